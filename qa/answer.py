@@ -1,0 +1,193 @@
+"""Ranked chunks -> a short extractive answer with [n] citations, or an abstention.
+
+The answer uses only the report's words: for each cited item it picks the
+clause(s) closest to the question (clause vectors are precomputed at build
+time, so this costs a dot product). Abstention is decided on evidence: the
+question's topic words that never occur in the corpus, weighed against how
+close the best passage is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from qa.retrieve import Hit, Query
+
+# Abstention thresholds, chosen on eval/questions.jsonl (see README "Abstention").
+MIN_COVERAGE = 0.5  # share of the question's topic-word character pairs found in the corpus
+MIN_KEYWORD = 2.5  # BM25 score of the best passage
+MIN_DENSE_Z = 3.0  # how far the best passage's cosine stands above all passages' (z-score)
+_ITEM_PREFIX = re.compile(r"^[一二三四五六七八九十]{1,3}是")
+
+
+@dataclass
+class Citation:
+    id: str
+    source: str
+    dept: str
+    headline: str
+    item_no: int
+    text: str
+    start: int
+    end: int
+    score: float
+    # Not part of the JSON contract: for the UI.
+    item_label: str = ""
+    kind: str = ""
+    highlights: list[tuple[int, int]] = field(default_factory=list)  # absolute spans inside [start, end)
+
+    CONTRACT = ("id", "source", "dept", "headline", "item_no", "text", "start", "end", "score")
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        return {key: data[key] for key in self.CONTRACT}
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    missing_terms: list[str] = field(default_factory=list)
+    depts: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+        }
+
+
+@dataclass
+class Evidence:
+    """What says the corpus covers a question; see ``should_abstain``."""
+
+    terms: list[str]  # the question's topic words
+    missing: list[str]  # topic words that never occur in the corpus
+    coverage: float  # share of the topic words' character pairs that occur in the corpus
+    top_keyword: float
+    dense_z: float
+
+
+def bigram_coverage(terms: list[str], corpus_text: str) -> float:
+    """Length-weighted share of each term's character pairs found in the corpus (亚运会 -> 亚运 ✓, 运会 ✗)."""
+    weighted = total = 0.0
+    for term in terms:
+        if len(term) < 2:
+            continue
+        pairs = [term[i:i + 2] for i in range(len(term) - 1)]
+        weighted += len(term) * sum(p in corpus_text for p in pairs) / len(pairs)
+        total += len(term)
+    return 1.0 if total == 0 else weighted / total
+
+
+def gather_evidence(query: Query, hits: list[Hit], terms: list[str], corpus_text: str) -> Evidence:
+    missing = [t for t in terms if t not in corpus_text]
+    top_keyword = max((h.keyword for h in hits), default=0.0)
+    return Evidence(terms, missing, bigram_coverage(terms, corpus_text), top_keyword, query.dense_z)
+
+
+def should_abstain(query: Query, evidence: Evidence, hits: list[Hit]) -> bool:
+    """Abstain for an unknown department, or when the topic words are absent from the corpus,
+    no passage matches them by keyword, and no passage stands out by meaning."""
+    if not hits or query.unknown_depts:
+        return True
+    if not evidence.terms:
+        return not query.depts  # "城管局做了什么" is fine; "你好" is not
+    return (evidence.coverage < MIN_COVERAGE and evidence.top_keyword < MIN_KEYWORD
+            and evidence.dense_z < MIN_DENSE_Z)
+
+
+def abstention_message(query: Query, evidence: Evidence, departments: list[str]) -> str:
+    if query.unknown_depts:
+        topic = "、".join(query.unknown_depts)
+    elif evidence.missing:
+        topic = "、".join(f"“{t}”" for t in evidence.missing[:3])
+    elif evidence.terms:
+        topic = "、".join(f"“{t}”" for t in evidence.terms[:3])
+    else:
+        topic = "这个问题"
+    covered = "、".join(departments[:12])
+    return f"报告中没有提到{topic}的相关内容，无法据此回答。本报告涉及的部门有：{covered}。"
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def _clause_scores(hit: Hit, query: Query, index) -> list[tuple[float, tuple[int, int]]]:
+    rows = np.flatnonzero(index.clause_owner == hit.index)
+    spans = [index.clause_spans[r] for r in rows]
+    if query.vector is not None and len(rows):
+        sims = index.clause_vectors[rows] @ query.vector
+    else:
+        sims = np.zeros(len(rows))
+    scored = []
+    text, base = hit.chunk.text, hit.chunk.start
+    for sim, (s, e) in zip(sims, spans):
+        clause = text[s - base:e - base]
+        overlap = sum(1 for t in set(query.tokens) if t in clause) / max(len(set(query.tokens)), 1)
+        scored.append((float(sim) + 0.3 * overlap, (s, e)))
+    return scored
+
+
+def best_clauses(hit: Hit, query: Query, index, max_clauses: int = 2) -> list[tuple[int, int]]:
+    """The clause spans of ``hit`` that answer ``query``, in text order."""
+    scored = sorted(_clause_scores(hit, query, index), key=lambda x: -x[0])
+    if not scored:
+        return [(hit.chunk.start, hit.chunk.end)]
+    chosen = [scored[0]]
+    for score, span in scored[1:max_clauses]:
+        if score >= scored[0][0] - 0.04:
+            chosen.append((score, span))
+    return sorted(span for _, span in chosen)
+
+
+def _clause_text(hit: Hit, span: tuple[int, int]) -> str:
+    clause = hit.chunk.text[span[0] - hit.chunk.start:span[1] - hit.chunk.start]
+    clause = _ITEM_PREFIX.sub("", clause).rstrip("；;，,、 ")
+    return clause if clause.endswith(("。", "！", "？", "”")) else clause + "。"
+
+
+def build_answer(query: Query, hits: list[Hit], index, terms: list[str]) -> Answer:
+    """Compose the answer from ``hits`` (already ranked), or abstain."""
+    evidence = gather_evidence(query, hits, terms, index.corpus_text)
+    if should_abstain(query, evidence, hits):
+        return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
+                      evidence.missing or query.unknown_depts, query.depts)
+    citations = []
+    for hit in hits:
+        spans = best_clauses(hit, query, index)
+        c = hit.chunk
+        citations.append(Citation(c.id, c.source, c.dept, c.headline, c.item_no, c.text, c.start, c.end,
+                                  round(hit.score, 4), c.item_label, c.kind, spans))
+    used = _answer_hits(query, hits, terms)
+    parts = []
+    for n in used:
+        sentence = "".join(_clause_text(hits[n], span) for span in citations[n].highlights)
+        parts.append(f"{hits[n].chunk.dept}：{sentence}[{n + 1}]")
+    text = "\n".join(parts) if len(parts) > 1 else parts[0]
+    if query.multi and len(used) > 1:
+        depts = "、".join(dict.fromkeys(hits[n].chunk.dept for n in used))
+        text = f"涉及的部门有{depts}。\n" + text
+    return Answer(query.text, text, False, citations, [], query.depts)
+
+
+def _answer_hits(query: Query, hits: list[Hit], terms: list[str]) -> list[int]:
+    """Which hits the answer text quotes: the best one, or one per department for cross-department questions."""
+    if query.multi or len(query.depts) > 1:
+        top = hits[0].score
+        chosen, seen = [], set()
+        for n, hit in enumerate(hits):
+            mentions = any(t in hit.chunk.text for t in terms)
+            if hit.chunk.dept in seen or (n and not mentions and hit.score < 0.6 * top):
+                continue
+            seen.add(hit.chunk.dept)
+            chosen.append(n)
+        return chosen[:5] or [0]
+    return [0]

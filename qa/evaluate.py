@@ -1,0 +1,359 @@
+"""Retrieval benchmark: ``python -m qa eval --questions FILE``.
+
+Gold-set lines (JSONL)::
+
+    {"q": "...", "dept": ["区城管局"], "must": ["垃圾分类"]}   a hit: a citation of one of dept containing any must
+    {"q": "...", "multi": ["区民政局", "区数据资源局"]}        all must appear among the top 5 citations
+    {"q": "...", "none": true}                              the system must abstain
+
+Hit@k, MRR@10 and nDCG@10 are computed on the ranked citations of the
+single-answer (dept) questions, before any abstention, so retrievers are
+compared on ranking alone; abstention is scored separately on the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.config import PROJECT_ROOT
+
+DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
+DEFAULT_OUT = PROJECT_ROOT / "eval" / "results"
+RETRIEVERS = ("keyword", "dense", "hybrid", "baseline")
+KS = (1, 3, 5, 10)
+
+
+class GoldSetError(ValueError):
+    """A malformed gold-set line: the message names FILE:LINE."""
+
+
+@dataclass
+class GoldQuestion:
+    q: str
+    kind: str  # "dept" | "multi" | "none"
+    dept: list[str] = field(default_factory=list)
+    must: list[str] = field(default_factory=list)
+    multi: list[str] = field(default_factory=list)
+    line: int = 0
+
+    def relevant(self, dept: str, text: str) -> bool:
+        return dept in self.dept and (not self.must or any(m in text for m in self.must))
+
+    @property
+    def expected(self) -> str:
+        if self.kind == "dept":
+            return f"{'/'.join(self.dept)} ∋ {'|'.join(self.must) or '*'}"
+        if self.kind == "multi":
+            return "all of " + "、".join(self.multi)
+        return "abstain"
+
+
+def _str_list(value, where: str, name: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise GoldSetError(f"{where}: {name!r} must be a non-empty list of strings")
+    return value
+
+
+def parse_gold_line(text: str, where: str) -> GoldQuestion:
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise GoldSetError(f"{where}: not valid JSON ({exc.args[0]})") from exc
+    if not isinstance(obj, dict):
+        raise GoldSetError(f"{where}: expected a JSON object")
+    q = obj.get("q")
+    if not isinstance(q, str) or not q.strip():
+        raise GoldSetError(f'{where}: "q" must be a non-empty string')
+    kinds = [k for k in ("dept", "multi", "none") if k in obj]
+    if len(kinds) != 1:
+        raise GoldSetError(f'{where}: give exactly one of "dept" (with "must"), "multi" or "none"; found {kinds or "none of them"}')
+    unknown = set(obj) - {"q", "dept", "must", "multi", "none", "note", "id"}
+    if unknown:
+        raise GoldSetError(f"{where}: unknown field(s) {sorted(unknown)}")
+    kind = kinds[0]
+    if kind == "none":
+        if obj["none"] is not True:
+            raise GoldSetError(f'{where}: "none" must be true')
+        return GoldQuestion(q.strip(), "none")
+    if kind == "multi":
+        return GoldQuestion(q.strip(), "multi", multi=_str_list(obj["multi"], where, "multi"))
+    must = _str_list(obj["must"], where, "must") if "must" in obj else []
+    return GoldQuestion(q.strip(), "dept", dept=_str_list(obj["dept"], where, "dept"), must=must)
+
+
+def load_gold(path: Path) -> list[GoldQuestion]:
+    """Every line of ``path`` parsed; the first bad line raises GoldSetError naming FILE:LINE."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise GoldSetError(f"{path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise GoldSetError(f"{path}: not UTF-8") from exc
+    questions = []
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            question = parse_gold_line(line, f"{path}:{n}")
+            question.line = n
+            questions.append(question)
+    if not questions:
+        raise GoldSetError(f"{path}: no questions")
+    return questions
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def rank_metrics(relevance: list[bool], n_relevant: int) -> dict[str, float]:
+    """hit@k, reciprocal rank @10 and nDCG@10 (binary gains, ideal = all relevant items first)."""
+    out = {f"hit@{k}": float(any(relevance[:k])) for k in KS}
+    first = next((i for i, r in enumerate(relevance[:10]) if r), None)
+    out["mrr"] = 0.0 if first is None else 1.0 / (first + 1)
+    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(relevance[:10]) if r)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(max(n_relevant, 1), 10)))
+    out["ndcg@10"] = dcg / ideal
+    return out
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * p / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass
+class Ranked:
+    """What one system returned for one question: (dept, text) best first, and whether it abstained."""
+
+    citations: list[tuple[str, str, str]]  # (id, dept, text)
+    abstained: bool
+    seconds: float
+
+
+class System:
+    """A retriever under test: ``run(question) -> Ranked`` and ``count_relevant``."""
+
+    name: str
+
+    def run(self, question: str) -> Ranked: ...
+
+    def count_relevant(self, gold: GoldQuestion) -> int: ...
+
+
+class PipelineSystem(System):
+    def __init__(self, name: str, settings):
+        from qa.pipeline import ReportQA
+
+        self.name = name
+        self.qa = ReportQA(settings, mode=name)
+
+    def run(self, question: str) -> Ranked:
+        t0 = time.perf_counter()
+        answer = self.qa.ask(question, k=10)
+        seconds = time.perf_counter() - t0
+        if answer.abstained:  # rank anyway, so ranking metrics do not depend on abstention
+            hits = self.qa.retriever.search(question, 10)
+            cites = [(h.chunk.id, h.chunk.dept, h.chunk.text) for h in hits]
+        else:
+            cites = [(c.id, c.dept, c.text) for c in answer.citations]
+        return Ranked(cites, answer.abstained, seconds)
+
+    def count_relevant(self, gold: GoldQuestion) -> int:
+        return sum(gold.relevant(c.dept, c.text) for c in self.qa.index.chunks)
+
+
+def evaluate_system(system: System, gold: list[GoldQuestion], progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    per_question, latencies = [], []
+    for g in tqdm(gold, desc=system.name, unit="q", disable=not progress, file=sys.stderr):
+        ranked = system.run(g.q)
+        latencies.append(ranked.seconds)
+        row = {"q": g.q, "kind": g.kind, "expected": g.expected, "abstained": ranked.abstained,
+               "top": [f"{d} · {' '.join(t.split())[:40]}" for _, d, t in ranked.citations[:3]], "seconds": round(ranked.seconds, 5),
+               "cited_chars": sum(len(t) for _, _, t in ranked.citations[:5]) / max(len(ranked.citations[:5]), 1)}
+        if g.kind == "dept":
+            relevance = [g.relevant(d, t) for _, d, t in ranked.citations]
+            row.update(rank_metrics(relevance, system.count_relevant(g)))
+        elif g.kind == "multi":
+            found = {d for _, d, _ in ranked.citations[:5]}
+            row["recall@5"] = sum(d in found for d in g.multi) / len(g.multi)
+        per_question.append(row)
+    return summarize(per_question, latencies) | {"questions": per_question}
+
+
+def summarize(rows: list[dict], latencies: list[float]) -> dict:
+    single = [r for r in rows if r["kind"] == "dept"]
+    multi = [r for r in rows if r["kind"] == "multi"]
+    none = [r for r in rows if r["kind"] == "none"]
+    answerable = [r for r in rows if r["kind"] != "none"]
+    mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None  # noqa: E731
+    abstained = [r for r in rows if r["abstained"]]
+    correct = sum(r["kind"] == "none" for r in abstained)
+    metrics = {f"hit@{k}": mean([r[f"hit@{k}"] for r in single]) for k in KS}
+    metrics.update({
+        "mrr": mean([r["mrr"] for r in single]),
+        "ndcg@10": mean([r["ndcg@10"] for r in single]),
+        "multi_recall@5": mean([r["recall@5"] for r in multi]),
+        "multi_all@5": mean([float(r["recall@5"] == 1.0) for r in multi]),
+        "abstain_precision": round(correct / len(abstained), 4) if abstained else None,
+        "abstain_recall": round(correct / len(none), 4) if none else None,
+        "abstained_unanswerable": f"{correct}/{len(none)}",
+        "false_abstentions": sum(r["abstained"] for r in answerable),
+        "mean_cited_chars": mean([r["cited_chars"] for r in single]),
+        "latency_p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "latency_p95_ms": round(percentile(latencies, 95) * 1000, 2),
+        "n_single": len(single), "n_multi": len(multi), "n_none": len(none),
+    })
+    return metrics
+
+
+def misses(result: dict) -> list[dict]:
+    out = []
+    for r in result["questions"]:
+        missed = (
+            (r["kind"] == "dept" and not r["hit@1"]) or (r["kind"] == "multi" and r["recall@5"] < 1)
+            or (r["kind"] == "none") != r["abstained"]
+        )
+        if missed:
+            out.append({"q": r["q"], "expected": r["expected"], "abstained": r["abstained"],
+                        "first": r["top"][0] if r["top"] else ""})
+    return out
+
+
+# ---------------------------------------------------------------- reports
+
+TABLE_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "multi_recall@5",
+                 "abstain_precision", "abstain_recall", "false_abstentions", "mean_cited_chars",
+                 "latency_p50_ms", "latency_p95_ms")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value <= 1 else f"{value:.1f}"
+    return str(value)
+
+
+def markdown_table(results: dict[str, dict]) -> str:
+    names = list(results)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for metric in TABLE_METRICS:
+        lines.append(f"| {metric} | " + " | ".join(_fmt(results[n].get(metric)) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def write_reports(report: dict, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path, png_path = out_dir / "eval.json", out_dir / "eval.md", out_dir / "eval.png"
+    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
+    md = [f"# Retrieval benchmark\n\nQuestions: `{report['questions_file']}` ({report['n_questions']}), "
+          f"run {report['run_at']} on {report['machine']}.\n", markdown_table(summary), "\n## Misses\n"]
+    for name, rows in report["misses"].items():
+        md.append(f"### {name} ({len(rows)})\n")
+        md += [f"- {m['q']} — expected {m['expected']}; got {'(abstained) ' if m['abstained'] else ''}{m['first']}"
+               for m in rows] or ["- none"]
+        md.append("")
+    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
+    plot(summary, png_path)
+    return [json_path, md_path, png_path]
+
+
+def plot(summary: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, m in summary.items():
+        left.plot(KS, [m[f"hit@{k}"] for k in KS], marker="o", label=name)
+    left.set(xlabel="k", ylabel="hit@k", title="hit@k per retriever", xticks=KS, ylim=(0, 1.02))
+    left.grid(alpha=0.3)
+    left.legend()
+    names = list(summary)
+    x = range(len(names))
+    right.bar([i - 0.2 for i in x], [summary[n]["latency_p50_ms"] for n in names], 0.4, label="p50")
+    right.bar([i + 0.2 for i in x], [summary[n]["latency_p95_ms"] for n in names], 0.4, label="p95")
+    right.set(xticks=list(x), xticklabels=names, ylabel="ms per question", title="latency (warm, in-process)")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine_description() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def make_system(name: str, settings) -> System:
+    if name == "baseline":
+        from qa.baseline import BaselineSystem
+
+        return BaselineSystem(settings)
+    if name not in ("keyword", "dense", "hybrid"):
+        raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
+    return PipelineSystem(name, settings)
+
+
+def run_eval(questions: Path, retrievers: list[str], settings, out_dir: Path | None, progress: bool = True) -> dict:
+    gold = load_gold(questions)
+    for name in retrievers:
+        if name not in RETRIEVERS:
+            raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
+    results = {name: evaluate_system(make_system(name, settings), gold, progress) for name in retrievers}
+    report = {
+        "questions_file": str(questions), "n_questions": len(gold), "machine": machine_description(),
+        "run_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "retrievers": results,
+        "misses": {name: misses(r) for name, r in results.items()},
+        "questions": [{"q": g.q, "kind": g.kind, "expected": g.expected} for g in gold],
+    }
+    if out_dir is not None:
+        report["files"] = [str(p) for p in write_reports(report, out_dir)]
+    return report
+
+
+def add_parser(sub, add_paths) -> None:
+    p = sub.add_parser("eval", help="retrieval benchmark on a gold question set")
+    p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    p.add_argument("--retrievers", default="keyword,dense,hybrid,baseline")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--no-progress", action="store_true")
+    add_paths(p)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args) -> int:
+    from qa.cli import _settings
+
+    try:
+        gold = load_gold(args.questions)
+    except GoldSetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    del gold
+    names = [n.strip() for n in args.retrievers.split(",") if n.strip()]
+    report = run_eval(args.questions, names, _settings(args), args.out, progress=not args.no_progress)
+    summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
+    print(markdown_table(summary))
+    for name, rows in report["misses"].items():
+        print(f"\nmisses ({name}): {len(rows)}")
+        for m in rows:
+            print(f"  {m['q']} — expected {m['expected']}; got {'(abstained) ' if m['abstained'] else ''}{m['first']}")
+    if report.get("files"):
+        print("\nwrote " + ", ".join(report["files"]))
+    return 0

@@ -1,0 +1,83 @@
+"""The CLI JSON contract, through a real subprocess; and one run with the network cut."""
+
+import json
+from dataclasses import replace
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+CONTRACT = {"id", "source", "dept", "headline", "item_no", "text", "start", "end", "score"}
+
+
+def _env(settings):
+    env = dict(os.environ)
+    env.update(REPORT_QA_INDEX_DIR=str(settings.index_dir), REPORT_QA_CORPUS_DIR=str(settings.corpus_dir),
+               REPORT_QA_MODEL=str(settings.model_dir), REPORT_QA_CACHE_DIR=str(settings.cache_dir))
+    return env
+
+
+def _run(args, settings, stdin=None, prefix=()):
+    return subprocess.run([*prefix, sys.executable, "-m", "qa", *args], input=stdin, capture_output=True,
+                          text=True, env=_env(settings), timeout=120)
+
+
+def test_ask_json_stream_contract(built):
+    questions = ["城管局在垃圾分类上做什么", "", "拱墅区的房价会涨吗", "哪些部门提到了城市大脑"]
+    proc = _run(["ask", "--json", "--k", "3", "-"], built, stdin="\n".join(questions) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["question"] for line in lines] == questions
+    first = lines[0]
+    assert set(first) == {"question", "answer", "abstained", "citations"}
+    assert first["abstained"] is False and 1 <= len(first["citations"]) <= 3
+    for citation in first["citations"]:
+        assert set(citation) == CONTRACT
+        assert isinstance(citation["item_no"], int) and isinstance(citation["score"], float)
+    scores = [c["score"] for c in first["citations"]]
+    assert scores == sorted(scores, reverse=True)
+    top = first["citations"][0]
+    text = (built.corpus_dir / top["source"]).read_text(encoding="utf-8")
+    assert text[top["start"]:top["end"]] == top["text"]
+    assert "问题不能为空" in lines[1]["error"]
+    assert lines[2]["abstained"] is True and lines[2]["citations"] == []
+    assert {c["dept"] for c in lines[3]["citations"]} >= {"区民政局", "区数据资源局"}
+
+
+def test_ask_readable_and_search(built):
+    proc = _run(["ask", "城管局在垃圾分类上做什么"], built)
+    assert proc.returncode == 0 and "区城管局" in proc.stdout and "[1]" in proc.stdout
+    proc = _run(["search", "垃圾分类", "--k", "10"], built)
+    lines = [line for line in proc.stdout.splitlines() if line[:3].strip().rstrip(".").isdigit()]
+    assert len(lines) == 10 and "区城管局" in lines[0]
+
+
+def test_missing_index_and_model_give_clear_errors(built, tmp_path):
+    missing_index = replace(built, index_dir=tmp_path / "none")
+    proc = _run(["ask", "垃圾分类"], missing_index)
+    assert proc.returncode == 2 and "python -m qa build" in proc.stderr and "Traceback" not in proc.stderr
+    missing_model = replace(built, model_dir=tmp_path / "no-model")
+    proc = _run(["ask", "垃圾分类"], missing_model)
+    assert proc.returncode == 2 and "qa model fetch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_console_script_is_installed():
+    assert shutil.which("report-qa", path=os.path.dirname(sys.executable))
+
+
+def _network_namespace_available() -> bool:
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", "-n", "true"]).returncode == 0
+
+
+@pytest.mark.skipif(not _network_namespace_available(), reason="unshare -n needs root or user namespaces")
+def test_answers_with_the_network_cut(built):
+    """No hub call: in a namespace with no network, loading and answering still work (ONNX and torch paths)."""
+    proc = _run(["ask", "--json", "-"], built, stdin="城管局在垃圾分类上做什么\n", prefix=("unshare", "-n"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["citations"][0]["dept"] == "区城管局"
+    proc = _run(["ask", "--encoder", "sentence-transformers", "--json", "让外迁的企业回来"], built,
+                prefix=("unshare", "-n"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["citations"][0]["dept"] == "区科技工业区委"
