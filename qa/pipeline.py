@@ -116,6 +116,16 @@ class ReportQA:
             f"未知部门：{dept}。可选：{'、'.join(self.index.departments)} / unknown department {dept!r}"
         )
 
+    def paragraph(self, chunk_id: str) -> dict:
+        """The whole department section a chunk belongs to (lead-in and every item), for "read in full"."""
+        chunk = next((c for c in self.index.chunks if c.id == chunk_id), None)
+        if chunk is None:
+            raise QuestionError(f"未知段落：{chunk_id} / unknown passage id")
+        parts = [c for c in self.index.chunks if c.source == chunk.source and c.dept == chunk.dept]
+        return {"id": chunk.id, "source": chunk.source, "dept": chunk.dept, "headline": chunk.headline,
+                "title": chunk.title, "items": [{"id": c.id, "item_no": c.item_no, "label": c.item_label,
+                                                 "text": c.text} for c in parts]}
+
     # ------------------------------------------------------------ questions
 
     def resolve_followup(self, question: str, history: list[Turn] | None) -> str:

@@ -1,0 +1,218 @@
+/*
+ * report-qa intranet chat widget. One tag on any page:
+ *   <script src="http://HOST:7860/widget.js" defer></script>
+ * Options (data- attributes on the tag): data-title, data-position ("right" | "left"),
+ * data-accent (CSS colour), data-dept (department preset), data-question (first question).
+ * Talks only to the server the script came from; no CDN, fonts or outside requests.
+ * Everything lives in a Shadow DOM, so host CSS and widget CSS cannot touch each other.
+ * All server text is inserted with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__reportQaWidget) return;
+  window.__reportQaWidget = true;
+
+  var base = new URL(".", script.src).href.replace(/\/$/, "");
+  var opts = {
+    title: script.dataset.title || "报告问答",
+    position: script.dataset.position === "left" ? "left" : "right",
+    accent: /^[#a-zA-Z0-9(),.% -]{1,40}$/.test(script.dataset.accent || "") ? script.dataset.accent : "#1d4ed8",
+    dept: script.dataset.dept || "",
+    question: script.dataset.question || ""
+  };
+  var history = [];
+
+  var host = document.createElement("div");
+  host.setAttribute("data-report-qa", "");
+  var root = host.attachShadow({ mode: "open" });
+  var side = opts.position + ": 16px;";
+  root.innerHTML =
+    "<style>" +
+    ":host { all: initial; }" +
+    "* { box-sizing: border-box; font-family: system-ui, 'PingFang SC', 'Microsoft YaHei', 'Noto Sans CJK SC', sans-serif; }" +
+    ".fab { position: fixed; bottom: 16px; " + side + " z-index: 2147483000; border: 0; border-radius: 999px;" +
+    "  padding: 12px 18px; font-size: 15px; color: #fff; background: var(--accent); cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }" +
+    ".fab:focus-visible, button:focus-visible, textarea:focus-visible, summary:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }" +
+    ".panel { position: fixed; bottom: 76px; " + side + " z-index: 2147483000; width: 380px; max-width: calc(100vw - 32px);" +
+    "  height: 560px; max-height: calc(100vh - 100px); display: flex; flex-direction: column; background: #fff; color: #111;" +
+    "  border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.3); overflow: hidden; font-size: 14px; line-height: 1.55; }" +
+    ".panel[hidden] { display: none; }" +
+    "header { display: flex; align-items: center; justify-content: space-between; padding: 10px 14px; color: #fff; background: var(--accent); }" +
+    "header h2 { margin: 0; font-size: 16px; font-weight: 600; }" +
+    "header button { background: transparent; color: #fff; border: 0; font-size: 20px; cursor: pointer; line-height: 1; }" +
+    ".log { flex: 1; overflow-y: auto; padding: 12px; background: #f8fafc; }" +
+    ".msg { margin: 0 0 10px; padding: 8px 10px; border-radius: 8px; white-space: pre-wrap; word-break: break-word; }" +
+    ".user { background: #e0e7ff; margin-left: 40px; }" +
+    ".bot { background: #fff; border: 1px solid #e2e8f0; margin-right: 20px; }" +
+    ".abstain { border-color: #fcd34d; background: #fffbeb; }" +
+    ".error { border-color: #fca5a5; background: #fef2f2; }" +
+    ".cite { margin-top: 8px; padding: 6px 8px; border-left: 3px solid var(--accent); background: #f1f5f9; white-space: normal; }" +
+    ".meta { font-weight: 600; font-size: 13px; }" +
+    "mark { background: #fde68a; color: inherit; }" +
+    "details { margin-top: 4px; } summary { cursor: pointer; color: var(--accent); }" +
+    "form { display: flex; gap: 6px; padding: 10px; border-top: 1px solid #e2e8f0; background: #fff; }" +
+    "textarea { flex: 1; resize: none; height: 44px; padding: 8px; font-size: 14px; border: 1px solid #cbd5e1; border-radius: 8px; color: #111; background: #fff; }" +
+    "form button { border: 0; border-radius: 8px; padding: 0 14px; color: #fff; background: var(--accent); font-size: 14px; cursor: pointer; }" +
+    "form button[disabled] { opacity: .6; cursor: wait; }" +
+    "@media (max-width: 480px) { .panel { left: 8px; right: 8px; width: auto; max-width: none; bottom: 68px; height: calc(100vh - 84px); } }" +
+    "</style>" +
+    '<button class="fab" type="button" aria-haspopup="dialog" aria-expanded="false"></button>' +
+    '<section class="panel" role="dialog" aria-modal="false" hidden>' +
+    '  <header><h2></h2><button type="button" class="close" aria-label="关闭">×</button></header>' +
+    '  <div class="log" role="log" aria-live="polite"></div>' +
+    '  <form><textarea aria-label="问题" maxlength="500" placeholder="请输入问题，回车发送"></textarea>' +
+    '  <button type="submit">提问</button></form>' +
+    "</section>";
+  host.style.setProperty("--accent", opts.accent);
+  root.host.style.setProperty("--accent", opts.accent);
+
+  var fab = root.querySelector(".fab");
+  var panel = root.querySelector(".panel");
+  var log = root.querySelector(".log");
+  var form = root.querySelector("form");
+  var input = root.querySelector("textarea");
+  var submit = form.querySelector("button");
+  fab.textContent = "💬 " + opts.title;
+  root.querySelector("h2").textContent = opts.title;
+  panel.setAttribute("aria-label", opts.title);
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function numeral(n) {
+    var d = "零一二三四五六七八九";
+    if (n < 10) return d[n];
+    var tens = Math.floor(n / 10), ones = n % 10;
+    return (tens === 1 ? "" : d[tens]) + "十" + (ones ? d[ones] : "");
+  }
+
+  function open(state) {
+    panel.hidden = !state;
+    fab.setAttribute("aria-expanded", String(state));
+    if (state) input.focus(); else fab.focus();
+  }
+
+  // The answer quotes clauses of the citations verbatim: "部门：clause。clause。[n]".
+  function clausesFor(answer, n) {
+    var out = [];
+    answer.split("\n").forEach(function (line) {
+      var marker = "[" + n + "]";
+      if (line.slice(-marker.length) !== marker) return;
+      var body = line.slice(0, -marker.length);
+      var colon = body.indexOf("：");
+      if (colon >= 0) body = body.slice(colon + 1);
+      body.split("。").forEach(function (part) { if (part.trim().length > 1) out.push(part.trim()); });
+    });
+    return out;
+  }
+
+  function highlighted(text, clauses) {
+    var frag = document.createDocumentFragment();
+    var spans = [];
+    clauses.forEach(function (clause) {
+      var at = text.indexOf(clause);
+      if (at >= 0) spans.push([at, at + clause.length]);
+    });
+    spans.sort(function (a, b) { return a[0] - b[0]; });
+    var pos = 0;
+    spans.forEach(function (span) {
+      if (span[0] < pos) return;
+      frag.appendChild(document.createTextNode(text.slice(pos, span[0])));
+      frag.appendChild(el("mark", "", text.slice(span[0], span[1])));
+      pos = span[1];
+    });
+    frag.appendChild(document.createTextNode(text.slice(pos)));
+    return frag;
+  }
+
+  function fullText(details, citation) {
+    var loaded = false;
+    details.addEventListener("toggle", function () {
+      if (!details.open || loaded) return;
+      loaded = true;
+      var body = el("div", "", "加载中…");
+      details.appendChild(body);
+      fetch(base + "/api/paragraph?id=" + encodeURIComponent(citation.id))
+        .then(function (r) { return r.json(); })
+        .then(function (section) {
+          body.textContent = "";
+          section.items.forEach(function (item) {
+            body.appendChild(item.id === citation.id ? el("mark", "", item.text) : document.createTextNode(item.text));
+          });
+        })
+        .catch(function () { body.textContent = "无法加载全文"; });
+    });
+  }
+
+  function showAnswer(data) {
+    var box = el("div", "msg bot" + (data.abstained ? " abstain" : ""), data.answer);
+    (data.citations || []).forEach(function (c, i) {
+      var cite = el("div", "cite");
+      var label = c.item_no > 0 ? numeral(c.item_no) + "是" : "导语";
+      cite.appendChild(el("div", "meta", "[" + (i + 1) + "] " + c.dept + " · " + c.headline + " · " + label));
+      var text = el("div");
+      text.appendChild(highlighted(c.text, clausesFor(data.answer, i + 1)));
+      cite.appendChild(text);
+      var details = el("details");
+      details.appendChild(el("summary", "", "阅读" + c.dept + "全文"));
+      fullText(details, c);
+      cite.appendChild(details);
+      box.appendChild(cite);
+    });
+    log.appendChild(box);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function ask(question) {
+    question = question.trim();
+    if (!question) return;
+    log.appendChild(el("div", "msg user", question));
+    submit.disabled = true;
+    var body = { question: question, k: 3, history: history.slice(-5) };
+    if (opts.dept) body.dept = opts.dept;
+    fetch(base + "/api/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    })
+      .then(function (r) {
+        return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+      })
+      .then(function (res) {
+        if (!res.ok) throw new Error(typeof res.data.detail === "string" ? res.data.detail : "请求失败");
+        history.push({ question: question, answer: res.data.answer });
+        showAnswer(res.data);
+      })
+      .catch(function (err) {
+        log.appendChild(el("div", "msg bot error", "⚠️ " + (err && err.message ? err.message : "无法连接问答服务")));
+      })
+      .then(function () {
+        submit.disabled = false;
+        log.scrollTop = log.scrollHeight;
+      });
+  }
+
+  fab.addEventListener("click", function () { open(panel.hidden); });
+  root.querySelector(".close").addEventListener("click", function () { open(false); });
+  panel.addEventListener("keydown", function (e) { if (e.key === "Escape") open(false); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var q = input.value;
+    input.value = "";
+    ask(q);
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+  });
+
+  function mount() {
+    document.body.appendChild(host);
+    if (opts.question) { open(true); ask(opts.question); }
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+})();

@@ -1,0 +1,163 @@
+"""The JSON API through FastAPI's TestClient, with the Gradio UI mounted (real app, real index)."""
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qa.api import ServerConfig, create_app
+
+ALLOWED = "http://intranet.example:8080"
+
+
+@pytest.fixture(scope="module")
+def client(qa, tmp_path_factory):
+    config = ServerConfig(cors_origins=[ALLOWED], feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
+    with TestClient(create_app(qa, config)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def same_origin_client(qa):
+    with TestClient(create_app(qa, ServerConfig(), with_ui=False)) as test_client:
+        yield test_client
+
+
+def test_ask_returns_the_cli_object(client, qa):
+    r = client.post("/api/ask", json={"question": "城管局在垃圾分类上做什么", "k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body == qa.ask("城管局在垃圾分类上做什么", k=3).to_json()
+    assert body["citations"][0]["dept"] == "区城管局" and len(body["citations"]) <= 3
+
+
+def test_ask_with_dept_and_history(client):
+    r = client.post("/api/ask", json={"question": "那民政局呢？",
+                                      "history": [{"question": "城管局在垃圾分类上做什么"}]})
+    assert r.status_code == 200 and {c["dept"] for c in r.json()["citations"]} == {"区民政局"}
+    r = client.post("/api/ask", json={"question": "那民政局呢？",
+                                      "history": [{"role": "user", "content": "城管局在垃圾分类上做什么"},
+                                                  {"role": "assistant", "content": "…"}]})
+    assert {c["dept"] for c in r.json()["citations"]} == {"区民政局"}
+    r = client.post("/api/ask", json={"question": "垃圾分类", "dept": "城管"})
+    assert {c["dept"] for c in r.json()["citations"]} == {"区城管局"}
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"question": ""}, "问题不能为空"),
+    ({"question": "   \t"}, "问题不能为空"),
+    ({"question": "问" * 501}, "问题过长"),
+    ({"question": 123}, "必须是文本"),
+    ({}, "Field required"),
+    ({"question": "垃圾分类", "dept": "区财政局"}, "未知部门"),
+    ({"question": "垃圾分类", "k": 0}, "k 必须是"),
+    ({"question": "垃圾分类", "k": 100}, "k 必须是"),
+    ({"question": "垃圾分类", "k": "五"}, "k 必须是"),
+    ({"question": "垃圾分类", "history": "oops"}, "history"),
+])
+def test_user_errors_are_422_with_a_message(client, payload, message):
+    r = client.post("/api/ask", json=payload)
+    assert r.status_code == 422
+    assert message in r.json()["detail"]
+
+
+def test_malformed_json_is_422(client):
+    r = client.post("/api/ask", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "invalid request" in r.json()["detail"]
+
+
+def test_search_departments_paragraph_health(client):
+    r = client.get("/api/search", params={"q": "垃圾分类", "k": 3})
+    assert r.status_code == 200 and len(r.json()["results"]) == 3
+    assert r.json()["results"][0]["dept"] == "区城管局"
+    assert client.get("/api/search", params={"q": "", "k": 3}).status_code == 422
+    assert client.get("/api/search", params={"q": "x", "k": "many"}).status_code == 422
+    depts = client.get("/api/departments").json()["departments"]
+    assert len(depts) == 10 and "城管" in next(d for d in depts if d["name"] == "区城管局")["aliases"]
+    para = client.get("/api/paragraph", params={"id": "gongshu-departments-plenum-2020/区城管局/item1"}).json()
+    assert para["dept"] == "区城管局" and [i["label"] for i in para["items"]] == ["导语", "一是", "二是", "三是"]
+    assert client.get("/api/paragraph", params={"id": "nope"}).status_code == 422
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["chunks"] == 48 and health["model"]["id"] == "m3e-small"
+    assert client.get("/docs").status_code == 200 and "/api/ask" in client.get("/openapi.json").json()["paths"]
+
+
+def test_cors_allows_configured_origin_only(client, same_origin_client):
+    preflight = {"Origin": ALLOWED, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    r = client.options("/api/ask", headers=preflight)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ALLOWED
+    assert "access-control-allow-credentials" not in r.headers
+    r = client.post("/api/ask", json={"question": "垃圾分类"}, headers={"Origin": ALLOWED})
+    assert r.headers["access-control-allow-origin"] == ALLOWED
+    evil = {**preflight, "Origin": "http://evil.example"}
+    r = client.options("/api/ask", headers=evil)
+    assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
+    r = client.post("/api/ask", json={"question": "垃圾分类"}, headers={"Origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
+    r = same_origin_client.post("/api/ask", json={"question": "垃圾分类"}, headers={"Origin": ALLOWED})
+    assert "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("path", [
+    "/file=/etc/passwd",
+    "/gradio_api/file=/etc/passwd",
+    "/gradio_api/file=../../../../etc/passwd",
+    "/gradio_api/FILE=/etc/passwd",
+    "/gradio_api/file%3D/etc/passwd",
+    "/gradio_api/file=%2e%2e/%2e%2e/etc/passwd",
+    "/gradio_api/file=%252e%252e/etc/passwd",
+    "/gradio_api/file=index/manifest.json",
+    "/gradio_api/file=models/m3e-small/config.json",
+    "/gradio_api/file=.env",
+    "/gradio_api/file=http://example.com/x",
+    "/static/../../etc/passwd",
+    "/assets/..%2f..%2f..%2fetc/passwd",
+    "/index/manifest.json",
+    "/models/m3e-small/config.json",
+    "/.env",
+])
+def test_file_routes_serve_nothing_sensitive(client, path):
+    r = client.get(path)
+    assert r.status_code in (403, 404), (path, r.status_code)
+    assert "root:" not in r.text and "model_sha256" not in r.text and "hidden_size" not in r.text
+
+
+def test_upload_route_is_closed(client):
+    r = client.post("/gradio_api/upload", files={"files": ("a.txt", b"x")})
+    assert r.status_code in (403, 404)
+
+
+def test_widget_and_demo_are_self_contained(client):
+    js = client.get("/widget.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("application/javascript")
+    assert "attachShadow" in js.text and "/api/ask" in js.text
+    assert "http://" not in js.text.replace("http://HOST:7860", "") and "https://" not in js.text
+    demo = client.get("/embed-demo")
+    assert demo.status_code == 200 and '<script src="/widget.js"' in demo.text
+    assert "https://" not in demo.text
+
+
+def test_ui_page_loads(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "<gradio-app" in r.text.lower() or "gradio" in r.text.lower()
+
+
+def test_feedback_is_logged(qa, tmp_path):
+    from qa.ui import log_feedback, respond
+
+    _, messages, records = respond(qa, "城管局在垃圾分类上做什么", [], [], "全部", 3)
+    assert records[0]["citation_ids"][0].endswith("区城管局/item1")
+    log = tmp_path / "fb.jsonl"
+    log_feedback(log, records[0], "up")
+    entry = json.loads(log.read_text(encoding="utf-8"))
+    assert entry["vote"] == "up" and entry["question"] == "城管局在垃圾分类上做什么"
+    assert entry["citation_ids"] == records[0]["citation_ids"] and entry["answer"] and entry["time"]
+
+
+def test_ui_escapes_user_text(qa):
+    from qa.ui import respond
+
+    _, messages, _ = respond(qa, "<img src=x onerror=alert(1)>", [], [], "全部", 3)
+    assert "<img" not in messages[0]["content"] and "&lt;img" in messages[0]["content"]
+    assert all("<img" not in m["content"] for m in messages)
