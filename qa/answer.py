@@ -87,7 +87,8 @@ def bigram_coverage(terms: list[str], corpus_text: str) -> float:
     return 1.0 if total == 0 else weighted / total
 
 
-def gather_evidence(query: Query, hits: list[Hit], terms: list[str], corpus_text: str) -> Evidence:
+def gather_evidence(query: Query, hits: list[Hit], corpus_text: str) -> Evidence:
+    terms = query.terms
     missing = [t for t in terms if t not in corpus_text]
     top_keyword = max((h.keyword for h in hits), default=0.0)
     return Evidence(terms, missing, bigram_coverage(terms, corpus_text), top_keyword, query.dense_z)
@@ -121,7 +122,7 @@ def abstention_message(query: Query, evidence: Evidence, departments: list[str])
 
 
 def _clause_scores(hit: Hit, query: Query, index) -> list[tuple[float, tuple[int, int]]]:
-    rows = np.flatnonzero(index.clause_owner == hit.index)
+    rows = np.arange(index.clause_offsets[hit.index], index.clause_offsets[hit.index + 1])
     spans = [index.clause_spans[r] for r in rows]
     if query.vector is not None and len(rows):
         sims = index.clause_vectors[rows] @ query.vector
@@ -154,9 +155,9 @@ def _clause_text(hit: Hit, span: tuple[int, int]) -> str:
     return clause if clause.endswith(("。", "！", "？", "”")) else clause + "。"
 
 
-def build_answer(query: Query, hits: list[Hit], index, terms: list[str]) -> Answer:
+def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     """Compose the answer from ``hits`` (already ranked), or abstain."""
-    evidence = gather_evidence(query, hits, terms, index.corpus_text)
+    evidence = gather_evidence(query, hits, index.corpus_text)
     if should_abstain(query, evidence, hits):
         return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
                       evidence.missing or query.unknown_depts, query.depts)
@@ -166,7 +167,7 @@ def build_answer(query: Query, hits: list[Hit], index, terms: list[str]) -> Answ
         c = hit.chunk
         citations.append(Citation(c.id, c.source, c.dept, c.headline, c.item_no, c.text, c.start, c.end,
                                   round(hit.score, 4), c.item_label, c.kind, spans))
-    used = _answer_hits(query, hits, terms)
+    used = _answer_hits(query, hits)
     parts = []
     for n in used:
         sentence = "".join(_clause_text(hits[n], span) for span in citations[n].highlights)
@@ -178,13 +179,13 @@ def build_answer(query: Query, hits: list[Hit], index, terms: list[str]) -> Answ
     return Answer(query.text, text, False, citations, [], query.depts)
 
 
-def _answer_hits(query: Query, hits: list[Hit], terms: list[str]) -> list[int]:
+def _answer_hits(query: Query, hits: list[Hit]) -> list[int]:
     """Which hits the answer text quotes: the best one, or one per department for cross-department questions."""
     if query.multi or len(query.depts) > 1:
         top = hits[0].score
         chosen, seen = [], set()
         for n, hit in enumerate(hits):
-            mentions = any(t in hit.chunk.text for t in terms)
+            mentions = any(t in hit.chunk.text for t in query.terms)
             if hit.chunk.dept in seen or (n and not mentions and hit.score < 0.6 * top):
                 continue
             seen.add(hit.chunk.dept)

@@ -134,7 +134,8 @@ class ReportIndex:
         self.tokenizer: Tokenizer = tokenizer
         self.aliases: dict[str, str] = aliases
         self.manifest: Manifest = manifest
-        self.clause_owner = np.array([i for i, c in enumerate(chunks) for _ in c.clauses], dtype=np.int32)
+        # Clauses of chunk i are rows clause_offsets[i]:clause_offsets[i + 1] of clause_vectors.
+        self.clause_offsets = np.cumsum([0] + [len(c.clauses) for c in chunks])
         self.clause_spans = [span for c in chunks for span in c.clauses]
         self.departments = list(dict.fromkeys(c.dept for c in chunks if c.kind != "overview"))
         self.dept_of = np.array([c.dept for c in chunks], dtype=object)

@@ -136,7 +136,7 @@ class ReportQA:
         aliases = self.index.aliases
         prev_depts = find_departments(previous, aliases)
         new_depts = find_departments(question, aliases)
-        terms = [t for t in self.index.tokenizer.content_terms(question)]
+        terms = self.index.tokenizer.content_terms(question)
         if new_depts and not terms and prev_depts and _FOLLOWUP.search(question):
             rewritten = previous
             for alias in sorted(aliases, key=len, reverse=True):
@@ -162,7 +162,6 @@ class ReportQA:
         retriever = self.retriever
         query = retriever.analyze(resolved)
         hits = retriever.search(query, k, dept)
-        terms = self.index.tokenizer.content_terms(resolved)
-        answer = build_answer(query, hits, self.index, terms)
+        answer = build_answer(query, hits, self.index)
         answer.question = asked
         return answer

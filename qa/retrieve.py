@@ -36,6 +36,7 @@ class Query:
     unknown_depts: list[str]  # organisation names that are not in the corpus
     multi: bool  # asks which departments do something
     tokens: list[str]  # keyword tokens
+    terms: list[str]  # topic words (whole words, no stopwords or department names), for evidence
     vector: np.ndarray | None = None
     dense_z: float = 0.0  # (best cosine - mean cosine) / std over all chunks, set by dense_scores
 
@@ -93,13 +94,12 @@ class Retriever:
 
     def analyze(self, question: str) -> Query:
         depts = find_departments(question, self.index.aliases)
-        unknown = []
-        if not depts:
-            for word in self.index.tokenizer.content_terms(question):
-                if _ORG_SUFFIX.match(word) and word not in self.index.corpus_text:
-                    unknown.append(word)
+        terms = self.index.tokenizer.content_terms(question)
+        unknown = [] if depts else [
+            w for w in terms if _ORG_SUFFIX.match(w) and w not in self.index.corpus_text
+        ]
         tokens = self.index.tokenizer.tokens(question)
-        return Query(question, depts, unknown, bool(_MULTI.search(question)), tokens)
+        return Query(question, depts, unknown, bool(_MULTI.search(question)), tokens, terms)
 
     # ------------------------------------------------------------ scoring
 
