@@ -167,6 +167,10 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
         c = hit.chunk
         citations.append(Citation(c.id, c.source, c.dept, c.headline, c.item_no, c.text, c.start, c.end,
                                   round(hit.score, 4), c.item_label, c.kind, spans))
+    if len(query.depts) == 1 and not query.terms and not query.multi:
+        overview = _department_overview(query.depts[0], hits, citations)
+        if overview:
+            return Answer(query.text, overview, False, citations, [], query.depts)
     used = _answer_hits(query, hits)
     parts = []
     for n in used:
@@ -179,14 +183,30 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     return Answer(query.text, text, False, citations, [], query.depts)
 
 
+def _department_overview(dept: str, hits: list[Hit], citations: list[Citation]) -> str:
+    """"城管局做了什么": the first clause of each cited item, in the report's order."""
+    items = sorted((n for n, h in enumerate(hits) if h.chunk.kind == "item"), key=lambda n: hits[n].chunk.item_no)
+    parts = []
+    for n in items:
+        first = hits[n].chunk.clauses[0]
+        citations[n].highlights = [first]
+        clause = hits[n].chunk.text[first[0] - hits[n].chunk.start:first[1] - hits[n].chunk.start]
+        parts.append(f"{clause.rstrip('。；;，, ')}[{n + 1}]")
+    return f"{dept}的工作要点：" + "；".join(parts) + "。" if parts else ""
+
+
+def _mentions(terms: list[str], text: str) -> bool:
+    """Whether ``text`` has a topic word, or a two-character part of a longer one (亚运会 -> 亚运)."""
+    return any(t in text or (len(t) >= 3 and any(t[i:i + 2] in text for i in range(len(t) - 1))) for t in terms)
+
+
 def _answer_hits(query: Query, hits: list[Hit]) -> list[int]:
     """Which hits the answer text quotes: the best one, or one per department for cross-department questions."""
     if query.multi or len(query.depts) > 1:
         top = hits[0].score
         chosen, seen = [], set()
         for n, hit in enumerate(hits):
-            mentions = any(t in hit.chunk.text for t in query.terms)
-            if hit.chunk.dept in seen or (n and not mentions and hit.score < 0.6 * top):
+            if hit.chunk.dept in seen or (n and not _mentions(query.terms, hit.chunk.text) and hit.score < 0.6 * top):
                 continue
             seen.add(hit.chunk.dept)
             chosen.append(n)

@@ -85,6 +85,7 @@ class ReportQA:
             check_model_dir(self.settings.model_dir)
             model_sha = weights_sha256(self.settings.model_dir, self.settings.cache_dir)
         index = ReportIndex.load(self.settings.index_dir, self.settings, model_sha)
+        index.tokenizer.load()
         if self.encoder_kind == "onnx":
             from qa.encoder import OnnxEncoder
 

@@ -30,6 +30,11 @@ class Tokenizer:
         self.canonical = dict(canonical or {})
         self._jieba = None
 
+    def load(self) -> "Tokenizer":
+        """Load jieba's dictionary and the user words now (otherwise the first question pays for it)."""
+        self._cutter()
+        return self
+
     def _cutter(self):
         if self._jieba is None:
             import jieba
