@@ -309,6 +309,14 @@ def make_system(name: str, settings) -> System:
     return PipelineSystem(name, settings)
 
 
+def _display_path(path: Path) -> str:
+    """Paths inside the project are shown relative to it, so committed reports do not name one machine."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def run_eval(questions: Path, retrievers: list[str], settings, out_dir: Path | None, progress: bool = True) -> dict:
     gold = load_gold(questions)
     for name in retrievers:
@@ -316,14 +324,14 @@ def run_eval(questions: Path, retrievers: list[str], settings, out_dir: Path | N
             raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
     results = {name: evaluate_system(make_system(name, settings), gold, progress) for name in retrievers}
     report = {
-        "questions_file": str(questions), "n_questions": len(gold), "machine": machine_description(),
+        "questions_file": _display_path(questions), "n_questions": len(gold), "machine": machine_description(),
         "run_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "retrievers": results,
         "misses": {name: misses(r) for name, r in results.items()},
         "questions": [{"q": g.q, "kind": g.kind, "expected": g.expected} for g in gold],
     }
     if out_dir is not None:
-        report["files"] = [str(p) for p in write_reports(report, out_dir)]
+        report["files"] = [_display_path(p) for p in write_reports(report, out_dir)]
     return report
 
 

@@ -161,3 +161,10 @@ def test_ui_escapes_user_text(qa):
     _, messages, _ = respond(qa, "<img src=x onerror=alert(1)>", [], [], "全部", 3)
     assert "<img" not in messages[0]["content"] and "&lt;img" in messages[0]["content"]
     assert all("<img" not in m["content"] for m in messages)
+
+
+def test_root_path_for_a_reverse_proxy(qa):
+    with TestClient(create_app(qa, ServerConfig(root_path="/qa"), with_ui=False)) as proxied:
+        assert '<script src="/qa/widget.js"' in proxied.get("/embed-demo").text
+        assert proxied.get("/healthz").status_code == 200
+        assert "/qa/openapi.json" in proxied.get("/docs").text
