@@ -103,7 +103,7 @@ def static_text(name: str) -> str:
 def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool = True) -> FastAPI:
     """The FastAPI app with the API, the widget and (``with_ui``) the Gradio chat mounted at ``/``."""
     config = config or ServerConfig.from_env()
-    app = FastAPI(title="report-qa", version="0.1.0", root_path=config.root_path,
+    app = FastAPI(title="report-qa", version="0.1.0",
                   description="Offline question answering with exact citations over government work reports.")
 
     if config.cors_origins:

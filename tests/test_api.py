@@ -164,7 +164,7 @@ def test_ui_escapes_user_text(qa):
 
 
 def test_root_path_for_a_reverse_proxy(qa):
-    with TestClient(create_app(qa, ServerConfig(root_path="/qa"), with_ui=False)) as proxied:
+    with TestClient(create_app(qa, ServerConfig(root_path="/qa"), with_ui=False), root_path="/qa") as proxied:
         assert '<script src="/qa/widget.js"' in proxied.get("/embed-demo").text
         assert proxied.get("/healthz").status_code == 200
         assert "/qa/openapi.json" in proxied.get("/docs").text
