@@ -45,10 +45,10 @@ class BaselineSystem(System):
         self.encoder = OnnxEncoder(settings.index_dir / "encoder")
         self.vectors = self.encoder.encode([text for _, _, text in self.chunks])
 
-    def run(self, question: str) -> Ranked:
+    def run(self, question: str, depth: int = 10) -> Ranked:
         t0 = time.perf_counter()
         sims = self.vectors @ self.encoder.encode([question])[0]
-        order = np.argsort(-sims)[:10]
+        order = np.argsort(-sims)[:depth]
         return Ranked([self.chunks[i] for i in order], False, time.perf_counter() - t0)
 
     def count_relevant(self, gold: GoldQuestion) -> int:

@@ -109,9 +109,9 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 # ---------------------------------------------------------------- metrics
 
 
-def rank_metrics(relevance: list[bool], n_relevant: int) -> dict[str, float]:
+def rank_metrics(relevance: list[bool], n_relevant: int, ks: tuple[int, ...] = KS) -> dict[str, float]:
     """hit@k, reciprocal rank @10 and nDCG@10 (binary gains, ideal = all relevant items first)."""
-    out = {f"hit@{k}": float(any(relevance[:k])) for k in KS}
+    out = {f"hit@{k}": float(any(relevance[:k])) for k in ks}
     first = next((i for i, r in enumerate(relevance[:10]) if r), None)
     out["mrr"] = 0.0 if first is None else 1.0 / (first + 1)
     dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(relevance[:10]) if r)
@@ -143,7 +143,7 @@ class System:
 
     name: str
 
-    def run(self, question: str) -> Ranked: ...
+    def run(self, question: str, depth: int = 10) -> Ranked: ...
 
     def count_relevant(self, gold: GoldQuestion) -> int: ...
 
@@ -155,12 +155,12 @@ class PipelineSystem(System):
         self.name = name
         self.qa = ReportQA(settings, mode=name)
 
-    def run(self, question: str) -> Ranked:
+    def run(self, question: str, depth: int = 10) -> Ranked:
         t0 = time.perf_counter()
-        answer = self.qa.ask(question, k=10)
+        answer = self.qa.ask(question, k=depth)
         seconds = time.perf_counter() - t0
         if answer.abstained:  # rank anyway, so ranking metrics do not depend on abstention
-            hits = self.qa.retriever.search(question, 10)
+            hits = self.qa.retriever.search(question, depth)
             cites = [(h.chunk.id, h.chunk.dept, h.chunk.text) for h in hits]
         else:
             cites = [(c.id, c.dept, c.text) for c in answer.citations]
@@ -170,27 +170,29 @@ class PipelineSystem(System):
         return sum(gold.relevant(c.dept, c.text) for c in self.qa.index.chunks)
 
 
-def evaluate_system(system: System, gold: list[GoldQuestion], progress: bool = True) -> dict:
+def evaluate_system(system: System, gold: list[GoldQuestion], ks: tuple[int, ...] = KS,
+                    progress: bool = True) -> dict:
     from tqdm import tqdm
 
+    depth = max(10, *ks)
     per_question, latencies = [], []
     for g in tqdm(gold, desc=system.name, unit="q", disable=not progress, file=sys.stderr):
-        ranked = system.run(g.q)
+        ranked = system.run(g.q, depth)
         latencies.append(ranked.seconds)
         row = {"q": g.q, "kind": g.kind, "expected": g.expected, "abstained": ranked.abstained,
                "top": [f"{d} · {' '.join(t.split())[:40]}" for _, d, t in ranked.citations[:3]], "seconds": round(ranked.seconds, 5),
                "cited_chars": sum(len(t) for _, _, t in ranked.citations[:5]) / max(len(ranked.citations[:5]), 1)}
         if g.kind == "dept":
             relevance = [g.relevant(d, t) for _, d, t in ranked.citations]
-            row.update(rank_metrics(relevance, system.count_relevant(g)))
+            row.update(rank_metrics(relevance, system.count_relevant(g), ks))
         elif g.kind == "multi":
             found = {d for _, d, _ in ranked.citations[:5]}
             row["recall@5"] = sum(d in found for d in g.multi) / len(g.multi)
         per_question.append(row)
-    return summarize(per_question, latencies) | {"questions": per_question}
+    return summarize(per_question, latencies, ks) | {"questions": per_question}
 
 
-def summarize(rows: list[dict], latencies: list[float]) -> dict:
+def summarize(rows: list[dict], latencies: list[float], ks: tuple[int, ...] = KS) -> dict:
     single = [r for r in rows if r["kind"] == "dept"]
     multi = [r for r in rows if r["kind"] == "multi"]
     none = [r for r in rows if r["kind"] == "none"]
@@ -198,7 +200,7 @@ def summarize(rows: list[dict], latencies: list[float]) -> dict:
     mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None  # noqa: E731
     abstained = [r for r in rows if r["abstained"]]
     correct = sum(r["kind"] == "none" for r in abstained)
-    metrics = {f"hit@{k}": mean([r[f"hit@{k}"] for r in single]) for k in KS}
+    metrics = {f"hit@{k}": mean([r[f"hit@{k}"] for r in single]) for k in ks}
     metrics.update({
         "mrr": mean([r["mrr"] for r in single]),
         "ndcg@10": mean([r["ndcg@10"] for r in single]),
@@ -231,9 +233,12 @@ def misses(result: dict) -> list[dict]:
 
 # ---------------------------------------------------------------- reports
 
-TABLE_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10", "multi_recall@5",
-                 "abstain_precision", "abstain_recall", "false_abstentions", "mean_cited_chars",
-                 "latency_p50_ms", "latency_p95_ms")
+TABLE_METRICS = ("mrr", "ndcg@10", "multi_recall@5", "abstain_precision", "abstain_recall", "false_abstentions",
+                 "mean_cited_chars", "latency_p50_ms", "latency_p95_ms")
+
+
+def _ks(summary: dict) -> list[int]:
+    return sorted(int(key[4:]) for key in summary if key.startswith("hit@"))
 
 
 def _fmt(value) -> str:
@@ -247,7 +252,7 @@ def _fmt(value) -> str:
 def markdown_table(results: dict[str, dict]) -> str:
     names = list(results)
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for metric in TABLE_METRICS:
+    for metric in [f"hit@{k}" for k in _ks(results[names[0]])] + list(TABLE_METRICS):
         lines.append(f"| {metric} | " + " | ".join(_fmt(results[n].get(metric)) for n in names) + " |")
     return "\n".join(lines)
 
@@ -276,9 +281,10 @@ def plot(summary: dict[str, dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ks = _ks(next(iter(summary.values())))
     for name, m in summary.items():
-        left.plot(KS, [m[f"hit@{k}"] for k in KS], marker="o", label=name)
-    left.set(xlabel="k", ylabel="hit@k", title="hit@k per retriever", xticks=KS, ylim=(0, 1.02))
+        left.plot(ks, [m[f"hit@{k}"] for k in ks], marker="o", label=name)
+    left.set(xlabel="k", ylabel="hit@k", title="hit@k per retriever", xticks=ks, ylim=(0, 1.02))
     left.grid(alpha=0.3)
     left.legend()
     names = list(summary)
@@ -317,12 +323,17 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def run_eval(questions: Path, retrievers: list[str], settings, out_dir: Path | None, progress: bool = True) -> dict:
+def run_eval(questions: Path, retrievers: list[str], settings, out_dir: Path | None, progress: bool = True,
+             ks: tuple[int, ...] = KS) -> dict:
+    """Check the gold file and the options first (a bad line stops everything), then run each retriever."""
     gold = load_gold(questions)
     for name in retrievers:
         if name not in RETRIEVERS:
             raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
-    results = {name: evaluate_system(make_system(name, settings), gold, progress) for name in retrievers}
+    if not ks or any(k < 1 or k > 20 for k in ks):
+        raise ValueError("--k takes cut-offs from 1 to 20, e.g. 1,3,5,10")
+    results = {name: evaluate_system(make_system(name, settings), gold, tuple(sorted(set(ks))), progress)
+               for name in retrievers}
     report = {
         "questions_file": _display_path(questions), "n_questions": len(gold), "machine": machine_description(),
         "run_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -339,6 +350,7 @@ def add_parser(sub, add_paths) -> None:
     p = sub.add_parser("eval", help="retrieval benchmark on a gold question set")
     p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     p.add_argument("--retrievers", default="keyword,dense,hybrid,baseline")
+    p.add_argument("--k", default="1,3,5,10", help="hit@k cut-offs, comma-separated (1-20)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--no-progress", action="store_true")
     add_paths(p)
@@ -348,14 +360,13 @@ def add_parser(sub, add_paths) -> None:
 def cmd_eval(args) -> int:
     from qa.cli import _settings
 
-    try:
-        gold = load_gold(args.questions)
-    except GoldSetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    del gold
     names = [n.strip() for n in args.retrievers.split(",") if n.strip()]
-    report = run_eval(args.questions, names, _settings(args), args.out, progress=not args.no_progress)
+    try:
+        ks = tuple(int(k) for k in args.k.split(",") if k.strip())
+    except ValueError:
+        print(f"error: --k takes integers, e.g. 1,3,5,10 (got {args.k!r})", file=sys.stderr)
+        return 2
+    report = run_eval(args.questions, names, _settings(args), args.out, progress=not args.no_progress, ks=ks)
     summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
     print(markdown_table(summary))
     for name, rows in report["misses"].items():

@@ -5,7 +5,7 @@ Screenshots go to test-artifacts/ (gitignored).
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import pytest
@@ -29,8 +29,14 @@ def site_port():
 
 
 @pytest.fixture(scope="module")
-def app_url(built, site_port):
-    with running_app(built, free_port(), REPORT_QA_CORS_ORIGINS=f"http://127.0.0.1:{site_port}") as url:
+def feedback_log(tmp_path_factory):
+    return tmp_path_factory.mktemp("feedback") / "feedback.jsonl"
+
+
+@pytest.fixture(scope="module")
+def app_url(built, site_port, feedback_log):
+    with running_app(built, free_port(), REPORT_QA_CORS_ORIGINS=f"http://127.0.0.1:{site_port}",
+                     REPORT_QA_FEEDBACK_LOG=str(feedback_log)) as url:
         yield url
 
 
@@ -87,6 +93,30 @@ def test_chat_ui_answers_with_citations(page, app_url):
     _ask_in_ui(page, "那民政局呢？")
     assert "区民政局" in page.locator("#chat .message-row").last.inner_text() or "区民政局" in chat.inner_text()
     assert _hosts(page.requests) == {app_url.split("/")[2]}
+
+
+def test_tabs_keep_their_own_history_and_votes_are_logged(browser, app_url, feedback_log):
+    first, second = browser.new_page(), browser.new_page()
+    for tab in (first, second):
+        tab.goto(app_url + "/")
+        tab.wait_for_selector("#question textarea", timeout=30000)
+    _ask_in_ui(first, "城管局在垃圾分类上做什么")
+    _ask_in_ui(second, "那民政局呢？")  # no earlier question in this tab: the department's overview
+    assert "区民政局的工作要点" in second.locator("#chat").inner_text()
+    assert "城管局在垃圾分类上做什么" not in second.locator("#chat").inner_text()
+    _ask_in_ui(first, "那民政局呢？")  # follow-up of this tab's own question
+    assert "区民政局的工作要点" not in first.locator("#chat").inner_text()
+    first.locator("#chat").get_by_label("Like", exact=True).first.click()
+    first.wait_for_timeout(1500)
+    votes = [json.loads(line) for line in feedback_log.read_text(encoding="utf-8").splitlines()]
+    assert votes[-1]["vote"] == "up" and votes[-1]["question"] == "城管局在垃圾分类上做什么"
+    assert votes[-1]["citation_ids"][0].endswith("区城管局/item1")
+    first.locator("#chat").get_by_label("Dislike", exact=True).last.click()
+    first.wait_for_timeout(1500)
+    votes = [json.loads(line) for line in feedback_log.read_text(encoding="utf-8").splitlines()]
+    assert votes[-1]["vote"] == "down" and votes[-1]["question"] == "那民政局呢？"
+    first.close()
+    second.close()
 
 
 def test_xss_question_shows_as_text(page, app_url):

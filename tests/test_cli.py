@@ -81,3 +81,31 @@ def test_answers_with_the_network_cut(built):
                 prefix=("unshare", "-n"))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["citations"][0]["dept"] == "区科技工业区委"
+
+
+def test_eval_cli_rejects_a_malformed_gold_file_before_running(built, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": "城管局在垃圾分类上做什么", "dept": ["区城管局"], "must": ["垃圾分类"]}\n{"q": "缺少类型"}\n',
+                   encoding="utf-8")
+    proc = _run(["eval", "--questions", str(bad), "--out", str(tmp_path / "out")], built)
+    assert proc.returncode == 2 and f"{bad}:2" in proc.stderr and "exactly one of" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_eval_cli_writes_reports(built, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"q": "城管局在垃圾分类上做什么", "dept": ["区城管局"], "must": ["垃圾分类"]}\n'
+                    '{"q": "哪些部门提到了城市大脑", "multi": ["区民政局", "区数据资源局"]}\n'
+                    '{"q": "拱墅区的房价会涨吗", "none": true}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    proc = _run(["eval", "--questions", str(gold), "--retrievers", "keyword,hybrid,baseline", "--k", "1,2,20",
+                 "--out", str(out), "--no-progress"], built)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    hybrid = report["retrievers"]["hybrid"]
+    assert hybrid["hit@1"] == 1.0 and hybrid["hit@20"] == 1.0 and "hit@3" not in hybrid
+    assert hybrid["multi_recall@5"] == 1.0 and hybrid["abstain_recall"] == 1.0 and hybrid["false_abstentions"] == 0
+    assert report["retrievers"]["baseline"]["abstain_recall"] == 0.0
+    assert (out / "eval.md").read_text(encoding="utf-8").count("| hit@") == 3
+    assert (out / "eval.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| hit@1 |" in proc.stdout
