@@ -47,7 +47,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def index_is_fresh(settings: Settings) -> tuple[bool, str]:
     """Whether ``settings.index_dir`` can serve ``settings`` as it is, and why not."""
-    from qa.index import IndexUnusable, ReportIndex, manifest_problems
+    from qa.index import IndexUnusable, ReportIndex, damaged_files, manifest_problems
     from qa.model import check_model_dir, weights_sha256
 
     try:
@@ -56,10 +56,9 @@ def index_is_fresh(settings: Settings) -> tuple[bool, str]:
         return False, str(exc)
     check_model_dir(settings.model_dir)
     problems = manifest_problems(manifest, settings, weights_sha256(settings.model_dir, settings.cache_dir))
-    missing = [name for name, size in manifest.files.items()
-               if not (settings.index_dir / name).is_file() or (settings.index_dir / name).stat().st_size != size]
-    if missing:
-        problems.append(f"missing or truncated files: {', '.join(missing[:3])}")
+    damaged = damaged_files(settings.index_dir, manifest)
+    if damaged:
+        problems.append(f"missing or truncated files: {', '.join(damaged[:3])}")
     return not problems, "; ".join(problems)
 
 

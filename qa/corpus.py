@@ -23,8 +23,8 @@ ALIASES_FILE = "aliases.json"
 _NUMERALS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
 # 一是 / 十二是 at the start of a paragraph or right after a punctuation mark.
 _ITEM_MARKER = re.compile(r"(?:^|(?<=[。；;！!？?：:\s]))([一二三四五六七八九十]{1,3})是")
-_SENTENCE_END = re.compile(r"[^。！？!?；;]*[。！？!?；;]+[”’」』）)]*|[^。！？!?；;]+$")
-_CLAUSE_END = re.compile(r"[^。！？!?；;]*[。！？!?；;]+[”’」』）)]*|[^。！？!?；;]+$")
+# A sentence or clause: up to and including 。！？； and any closing quote or bracket after it.
+_SENTENCE = re.compile(r"[^。！？!?；;]*[。！？!?；;]+[”’」』）)]*|[^。！？!?；;]+$")
 _QUOTED = re.compile(r"[“\"《「]([^”\"》」]{2,10})[”\"》」]")
 
 
@@ -124,7 +124,7 @@ def parse_chinese_numeral(s: str) -> int:
 def clause_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Split at 。；！？ into clauses; spans are absolute (``offset`` + position), whitespace trimmed."""
     spans = []
-    for m in _CLAUSE_END.finditer(text):
+    for m in _SENTENCE.finditer(text):
         s, e = m.start(), m.end()
         while s < e and text[s].isspace():
             s += 1
@@ -157,7 +157,7 @@ def _sentence_pieces(text: str, start: int, end: int, max_chars: int) -> list[tu
     """Cut [start, end) into pieces of whole sentences, each at most ``max_chars`` where possible."""
     pieces: list[tuple[int, int]] = []
     piece_start = start
-    for m in _SENTENCE_END.finditer(text, start, end):
+    for m in _SENTENCE.finditer(text, start, end):
         if m.end() - piece_start > max_chars and m.start() > piece_start:
             pieces.append((piece_start, m.start()))
             piece_start = m.start()

@@ -98,6 +98,12 @@ def manifest_problems(manifest: Manifest, settings: Settings, model_sha256: str 
     return problems
 
 
+def damaged_files(directory: Path, manifest: Manifest) -> list[str]:
+    """Files the manifest lists that are missing or not the size it recorded."""
+    return [name for name, size in manifest.files.items()
+            if not (directory / name).is_file() or (directory / name).stat().st_size != size]
+
+
 def _user_words(corpus: Corpus) -> list[str]:
     words = set(corpus.aliases)
     for report in corpus.reports:
@@ -250,10 +256,10 @@ class ReportIndex:
                 raise IndexStaleError(
                     f"the index at {directory} is stale: {'; '.join(problems)}. Rebuild: `python -m qa build`."
                 )
-        for name, size in manifest.files.items():
-            path = directory / name
-            if not path.is_file() or path.stat().st_size != size:
-                raise IndexUnusable(f"index file {path} is missing or truncated. Rebuild: `python -m qa build`.")
+        damaged = damaged_files(directory, manifest)
+        if damaged:
+            raise IndexUnusable(f"index file {directory / damaged[0]} is missing or truncated. "
+                                "Rebuild: `python -m qa build`.")
         try:
             with open(directory / "chunks.jsonl", encoding="utf-8") as fh:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in fh if line.strip()]

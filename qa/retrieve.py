@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,7 +48,6 @@ class Hit:
     dense: float  # cosine similarity to the question
     keyword: float  # BM25 score
     index: int = -1  # position of the chunk in the index
-    extras: dict = field(default_factory=dict)
 
 
 def find_departments(text: str, aliases: dict[str, str]) -> list[str]:

@@ -109,3 +109,20 @@ def test_eval_cli_writes_reports(built, tmp_path):
     assert (out / "eval.md").read_text(encoding="utf-8").count("| hit@") == 3
     assert (out / "eval.png").read_bytes()[:4] == b"\x89PNG"
     assert "| hit@1 |" in proc.stdout
+
+
+def test_build_if_stale_skips_a_fresh_index_and_rebuilds_a_stale_one(built, tmp_path):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(built.corpus_dir, corpus)
+    shutil.copytree(built.index_dir, index)
+    settings = replace(built, corpus_dir=corpus, index_dir=index)
+    proc = _run(["build", "--if-stale"], settings)
+    assert proc.returncode == 0 and "up to date" in proc.stderr
+    report = next(corpus.glob("*.md"))
+    report.write_text(report.read_text(encoding="utf-8").replace("巩固垃圾分类成效", "巩固垃圾分类和源头减量成效"),
+                      encoding="utf-8")
+    proc = _run(["build", "--if-stale", "--quiet"], settings)
+    assert proc.returncode == 0, proc.stderr
+    assert "corpus" in proc.stderr and "built" in proc.stdout and "区城管局" in proc.stdout
+    proc = _run(["ask", "--json", "垃圾分类"], settings)
+    assert "源头减量" in json.loads(proc.stdout)["citations"][0]["text"]
