@@ -44,14 +44,19 @@ def md_text(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=True)).replace("\n", "<br>")
 
 
+def html_text(text: str) -> str:
+    """Text inside an HTML block, where Markdown is not applied: HTML escaping alone."""
+    return html.escape(text, quote=True)
+
+
 def highlighted(citation: Citation) -> str:
     """The citation's text, escaped, with its answering clause(s) in <mark>."""
     out, pos = [], citation.start
     for s, e in citation.highlights:
-        out.append(md_text(citation.text[pos - citation.start:s - citation.start]))
-        out.append(f"<mark>{md_text(citation.text[s - citation.start:e - citation.start])}</mark>")
+        out.append(html_text(citation.text[pos - citation.start:s - citation.start]))
+        out.append(f"<mark>{html_text(citation.text[s - citation.start:e - citation.start])}</mark>")
         pos = e
-    out.append(md_text(citation.text[pos - citation.start:]))
+    out.append(html_text(citation.text[pos - citation.start:]))
     return "".join(out)
 
 
@@ -60,13 +65,13 @@ def sources_markdown(answer: Answer, qa: ReportQA) -> str:
     for n, c in enumerate(answer.citations, 1):
         section = qa.paragraph(c.id)
         full = "".join(
-            f"<mark>{md_text(item['text'])}</mark>" if item["id"] == c.id else md_text(item["text"])
+            f"<mark>{html_text(item['text'])}</mark>" if item["id"] == c.id else html_text(item["text"])
             for item in section["items"]
         )
         blocks.append(
-            f'<div class="source-item"><div class="source-meta">[{n}] {md_text(c.dept)} · {md_text(c.headline)} · '
-            f"{md_text(c.item_label)}</div>\n<div>{highlighted(c)}</div>\n"
-            f"<details><summary>阅读{md_text(c.dept)}全文</summary><div>{full}</div></details></div>"
+            f'<div class="source-item"><div class="source-meta">[{n}] {html_text(c.dept)} · {html_text(c.headline)} · '
+            f"{html_text(c.item_label)}</div>\n<div>{highlighted(c)}</div>\n"
+            f"<details><summary>阅读{html_text(c.dept)}全文</summary><div>{full}</div></details></div>"
         )
     return "\n\n".join(blocks)
 

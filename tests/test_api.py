@@ -168,3 +168,13 @@ def test_root_path_for_a_reverse_proxy(qa):
         assert '<script src="/qa/widget.js"' in proxied.get("/embed-demo").text
         assert proxied.get("/healthz").status_code == 200
         assert "/qa/openapi.json" in proxied.get("/docs").text
+
+
+def test_sources_show_passages_verbatim(qa):
+    from qa.ui import respond
+
+    _, messages, _ = respond(qa, "绿道要建多长", [], [], "全部", 2)
+    sources = messages[-1]
+    assert sources["metadata"]["title"].startswith("📄 来源")
+    assert "高标准完成36.4公里绿道建设" in sources["content"] and "\\" not in sources["content"]
+    assert "<mark>" in sources["content"] and "阅读区住建局全文" in sources["content"]

@@ -128,6 +128,9 @@ def test_xss_question_shows_as_text(page, app_url):
     assert payload in page.locator("#chat").inner_text()
     assert page.locator("#chat img[src=x]").count() == 0
     assert page.dialogs == []
+    markdown_like = "a*b_c* (test) #1 - [x](y)! 1.5"
+    _ask_in_ui(page, markdown_like)
+    assert markdown_like in page.locator("#chat").inner_text()
     page.screenshot(path=str(ARTIFACTS / "chat-xss.png"), full_page=True)
 
 
