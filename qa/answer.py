@@ -19,7 +19,8 @@ from qa.retrieve import Hit, Query
 # Abstention thresholds, chosen on eval/questions.jsonl (see README "Abstention").
 MIN_COVERAGE = 0.5  # share of the question's topic-word character pairs found in the corpus
 MIN_KEYWORD = 2.5  # BM25 score of the best passage
-MIN_DENSE_Z = 3.0  # how far the best passage's cosine stands above all passages' (z-score)
+MIN_DENSE_Z = 3.0  # how far the best passage's cosine must stand above all passages' (z-score) ...
+# ... plus (MIN_COVERAGE - coverage): the less of the question the corpus covers, the more it must stand out.
 _ITEM_PREFIX = re.compile(r"^[一二三四五六七八九十]{1,3}是")
 
 
@@ -101,8 +102,9 @@ def should_abstain(query: Query, evidence: Evidence, hits: list[Hit]) -> bool:
         return True
     if not evidence.terms:
         return not query.depts  # "城管局做了什么" is fine; "你好" is not
-    return (evidence.coverage < MIN_COVERAGE and evidence.top_keyword < MIN_KEYWORD
-            and evidence.dense_z < MIN_DENSE_Z)
+    if evidence.coverage >= MIN_COVERAGE or evidence.top_keyword >= MIN_KEYWORD:
+        return False
+    return evidence.dense_z < MIN_DENSE_Z + (MIN_COVERAGE - evidence.coverage)
 
 
 def abstention_message(query: Query, evidence: Evidence, departments: list[str]) -> str:

@@ -30,8 +30,11 @@ class ChunkingParams:
 
     # Headingless files: paragraphs longer than this are cut at sentence ends.
     max_chars: int = 320
-    # Prefix of the indexed text: department and headline before the item.
+    # Keyword index text: department and headline before the item.
     index_with_context: bool = True
+    # Dense index text: the department before the item; the headline (a slogan shared by every item
+    # of the department) made dense hit@1 worse on the gold set (0.697 vs 0.758 without it).
+    dense_with_headline: bool = False
 
 
 @dataclass(frozen=True)

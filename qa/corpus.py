@@ -55,9 +55,16 @@ class Chunk:
         return {"overview": "总述", "lead": "导语"}.get(self.kind, "段落")
 
     def index_text(self, params: ChunkingParams) -> str:
+        """What the keyword index sees: department and headline, then the item."""
         if not params.index_with_context or self.kind == "overview":
             return self.text
         return f"{self.dept}：{self.headline}。{self.text}" if self.headline else f"{self.dept}：{self.text}"
+
+    def dense_text(self, params: ChunkingParams) -> str:
+        """What the embedding model sees: the department, then the item (headline only if configured)."""
+        if self.kind == "overview" or not params.index_with_context:
+            return self.text
+        return self.index_text(params) if params.dense_with_headline else f"{self.dept}：{self.text}"
 
     def to_dict(self) -> dict:
         return asdict(self)

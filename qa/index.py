@@ -160,7 +160,7 @@ class ReportIndex:
 
         t0 = time.perf_counter()
         chunks = corpus.chunks
-        texts = [c.index_text(settings.chunking) for c in chunks]
+        texts = [c.dense_text(settings.chunking) for c in chunks]
         clause_texts = [corpus.source_text(c.source)[s:e] for c in chunks for s, e in c.clauses]
         batches = [texts[i:i + 16] for i in range(0, len(texts), 16)]
         clause_batches = [clause_texts[i:i + 32] for i in range(0, len(clause_texts), 32)]
@@ -179,7 +179,7 @@ class ReportIndex:
 
         tokenizer = Tokenizer(_user_words(corpus), corpus.aliases)
         bm25 = bm25s.BM25(**BM25_PARAMS)
-        corpus_tokens = [tokenizer.tokens(t) or ["∅"] for t in texts]
+        corpus_tokens = [tokenizer.tokens(c.index_text(settings.chunking)) or ["∅"] for c in chunks]
         bm25.index(corpus_tokens, show_progress=False)
 
         departments: dict[str, int] = {}

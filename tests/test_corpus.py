@@ -26,6 +26,7 @@ def test_real_report_items_and_exact_offsets():
     assert "垃圾分类" in garbage.text and garbage.headline == "提升城市治理水平 营造优美优质城市环境"
     assert garbage.id == "gongshu-departments-plenum-2020/区城管局/item1"
     assert garbage.index_text(ChunkingParams()).startswith("区城管局：提升城市治理水平")
+    assert garbage.dense_text(ChunkingParams()).startswith("区城管局：一是在环境治理上")
 
 
 def test_ids_are_unique_and_stable():

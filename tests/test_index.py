@@ -13,7 +13,7 @@ def test_manifest_records_what_was_built(built):
     assert manifest.format_version == 1
     assert manifest.model_id == "m3e-small" and len(manifest.model_sha256) == 64
     assert manifest.dim == 512 and manifest.chunk_count == 48
-    assert manifest.chunking == {"max_chars": 320, "index_with_context": True}
+    assert manifest.chunking == {"max_chars": 320, "index_with_context": True, "dense_with_headline": False}
     assert manifest.encoder["onnx_file"].endswith(".onnx")
     assert manifest.libraries["faiss-cpu"] != "missing"
     assert manifest.departments["区城管局"] == 4
