@@ -53,8 +53,7 @@ class Answer:
     answer: str
     abstained: bool
     citations: list[Citation]
-    missing_terms: list[str] = field(default_factory=list)
-    depts: list[str] = field(default_factory=list)
+    missing_terms: list[str] = field(default_factory=list)  # why it abstained: absent topic words or organisations
 
     def to_json(self) -> dict:
         return {
@@ -162,7 +161,7 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     evidence = gather_evidence(query, hits, index.corpus_text)
     if should_abstain(query, evidence, hits):
         return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
-                      evidence.missing or query.unknown_depts, query.depts)
+                      query.unknown_depts or evidence.missing)
     citations = []
     for hit in hits:
         spans = best_clauses(hit, query, index)
@@ -172,7 +171,7 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     if len(query.depts) == 1 and not query.terms and not query.multi:
         overview = _department_overview(query.depts[0], hits, citations)
         if overview:
-            return Answer(query.text, overview, False, citations, [], query.depts)
+            return Answer(query.text, overview, False, citations)
     used = _answer_hits(query, hits)
     parts = []
     for n in used:
@@ -182,7 +181,7 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     if query.multi and len(used) > 1:
         depts = "、".join(dict.fromkeys(hits[n].chunk.dept for n in used))
         text = f"涉及的部门有{depts}。\n" + text
-    return Answer(query.text, text, False, citations, [], query.depts)
+    return Answer(query.text, text, False, citations)
 
 
 def _department_overview(dept: str, hits: list[Hit], citations: list[Citation]) -> str:

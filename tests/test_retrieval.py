@@ -71,6 +71,7 @@ def test_abstains_when_the_report_does_not_cover_it(qa, question, named):
     answer = qa.ask(question)
     assert answer.abstained and answer.citations == []
     assert "没有提到" in answer.answer and named in answer.answer
+    assert any(named in term for term in answer.missing_terms)
 
 
 @pytest.mark.parametrize("question", ["让外迁的企业回来", "拆迁户什么时候能搬回新房", "晚上路灯太暗的地方会处理吗"])
