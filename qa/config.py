@@ -33,7 +33,8 @@ class ChunkingParams:
     # Keyword index text: department and headline before the item.
     index_with_context: bool = True
     # Dense index text: the department before the item; the headline (a slogan shared by every item
-    # of the department) made dense hit@1 worse on the gold set (0.697 vs 0.758 without it).
+    # of the department) made retrieval worse on the gold set (dense hit@1 0.742 vs 0.758 without it,
+    # hybrid 0.924 vs 0.955).
     dense_with_headline: bool = False
 
 
