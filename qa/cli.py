@@ -47,11 +47,13 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def index_is_fresh(settings: Settings) -> tuple[bool, str]:
     """Whether ``settings.index_dir`` can serve ``settings`` as it is, and why not."""
-    from qa.index import IndexUnusable, ReportIndex, damaged_files, manifest_problems
+    from qa.index import IndexMissingError, IndexUnusable, ReportIndex, damaged_files, manifest_problems
     from qa.model import check_model_dir, weights_sha256
 
     try:
         manifest = ReportIndex.read_manifest(settings.index_dir)
+    except IndexMissingError:
+        return False, f"no index at {settings.index_dir} yet"
     except IndexUnusable as exc:
         return False, str(exc)
     check_model_dir(settings.model_dir)
