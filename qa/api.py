@@ -181,6 +181,7 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
         return HTMLResponse(static_text("embed-demo.html").replace("{{ROOT}}", config.root_path))
 
     if with_ui:
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
         import gradio as gr
 
         from qa.ui import CSS, build_ui, theme
