@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(p)
     p.set_defaults(func=cmd_build)
 
+    helps = {"ask": "answer a question ('-' reads one per line from stdin)", "search": "ranked passages with scores"}
     for name, func, default_k in (("ask", cmd_ask, 5), ("search", cmd_search, 10)):
-        p = sub.add_parser(name, help=f"{name} a question ('-' reads one per line from stdin)")
+        p = sub.add_parser(name, help=helps[name])
         p.add_argument("question")
         p.add_argument("--k", type=int, default=default_k)
         p.add_argument("--dept", help="restrict to one department (name or alias)")
