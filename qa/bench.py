@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.config import PROJECT_ROOT, Settings
+from qa.corpus import chinese_numeral, corpus_files, item_markers, load_corpus
 from qa.evaluate import DEFAULT_QUESTIONS, load_gold, machine_description, percentile
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results"
@@ -96,7 +97,8 @@ _ANSWER_WORKER = """
 import json, sys, time
 from qa.pipeline import ReportQA
 questions = sys.stdin.read().splitlines()
-qa = ReportQA(); qa.ask(questions[0] + "（热身）")
+t0 = time.perf_counter(); qa = ReportQA(); qa.retriever; load = time.perf_counter() - t0
+qa.ask(questions[0] + "（热身）")
 answer, encode = [], []
 for q in questions:
     t = time.perf_counter(); qa.ask(q); answer.append(time.perf_counter() - t)
@@ -104,7 +106,7 @@ encoder = qa.retriever.encoder
 for q in questions:
     q = q + "。"  # a new string: the answer loop cached the vectors of the originals
     t = time.perf_counter(); encoder.encode([q]); encode.append(time.perf_counter() - t)
-print(json.dumps({"answer": answer, "onnx_encode": encode}))
+print(json.dumps({"load_s": load, "answer": answer, "onnx_encode": encode}))
 """
 
 _ST_WORKER = """
@@ -273,8 +275,6 @@ def dir_size_mb(path: Path) -> float:
 
 def synthetic_corpus(source_dir: Path, out_dir: Path, factor: int, seed: int = 0) -> int:
     """``factor`` copies of every report, departments renamed and items shuffled; returns the chunk count."""
-    from qa.corpus import chinese_numeral, corpus_files, item_markers, load_corpus
-
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     if (source_dir / "aliases.json").exists():
@@ -287,13 +287,13 @@ def synthetic_corpus(source_dir: Path, out_dir: Path, factor: int, seed: int = 0
             for section in rng.sample(sections, len(sections)) if copy else sections:
                 dept = section.splitlines()[0][4:].lstrip("▶ ").strip()
                 renamed = section.replace(dept, f"{dept[:-1]}{copy}{dept[-1]}") if copy else section
-                parts.append(_shuffle_items(renamed, rng, item_markers, chinese_numeral) if copy else renamed)
+                parts.append(_shuffle_items(renamed, rng) if copy else renamed)
             title_head = head.replace("# ", f"# 副本{copy} ", 1) if copy else head
             (out_dir / f"{path.stem}-{copy:03d}{path.suffix}").write_text(title_head + "".join(parts), encoding="utf-8")
     return len(load_corpus(out_dir).chunks)
 
 
-def _shuffle_items(section: str, rng: random.Random, item_markers, chinese_numeral) -> str:
+def _shuffle_items(section: str, rng: random.Random) -> str:
     lines = section.split("\n")
     for n, line in enumerate(lines):
         markers = item_markers(line)
@@ -307,17 +307,6 @@ def _shuffle_items(section: str, rng: random.Random, item_markers, chinese_numer
     return "\n".join(lines)
 
 
-_QUERY_WORKER = """
-import json, sys, time
-from qa.pipeline import ReportQA
-t0 = time.perf_counter(); qa = ReportQA(); qa.retriever; load = time.perf_counter() - t0
-times = []
-for q in sys.stdin.read().splitlines():
-    t = time.perf_counter(); qa.ask(q); times.append(time.perf_counter() - t)
-print(json.dumps({"load_s": load, "times": times}))
-"""
-
-
 def bench_build_and_scale(settings: Settings, factors: list[int], queries: int) -> dict:
     results = []
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
@@ -325,14 +314,14 @@ def bench_build_and_scale(settings: Settings, factors: list[int], queries: int) 
             scaled = replace(settings, corpus_dir=Path(tmp) / f"corpus-{factor}x", index_dir=Path(tmp) / f"index-{factor}x")
             chunks = synthetic_corpus(settings.corpus_dir, scaled.corpus_dir, factor)
             build_s, build_mb, _ = run_with_peak(["-m", "qa", "build", "--quiet"], _env(scaled))
-            _, query_mb, out = run_with_peak(["-c", _QUERY_WORKER], _env(scaled),
+            _, query_mb, out = run_with_peak(["-c", _ANSWER_WORKER], _env(scaled),
                                              "\n".join(distinct_questions(queries)) + "\n")
             worker = json.loads(out)
             encoder_mb = dir_size_mb(scaled.index_dir / "encoder")
             results.append({"factor": factor, "chunks": chunks, "build_s": round(build_s, 2),
                             "build_peak_mb": build_mb, "index_mb": dir_size_mb(scaled.index_dir),
                             "index_mb_without_encoder": round(dir_size_mb(scaled.index_dir) - encoder_mb, 2),
-                            "load_s": round(worker["load_s"], 3), "query_peak_mb": query_mb, **_ms(worker["times"])})
+                            "load_s": round(worker["load_s"], 3), "query_peak_mb": query_mb, **_ms(worker["answer"])})
             print(f"  scale {factor}x: {results[-1]}", file=sys.stderr)
     return {"factors": results}
 

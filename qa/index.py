@@ -143,6 +143,7 @@ class ReportIndex:
         # Clauses of chunk i are rows clause_offsets[i]:clause_offsets[i + 1] of clause_vectors.
         self.clause_offsets = np.cumsum([0] + [len(c.clauses) for c in chunks])
         self.clause_spans = [span for c in chunks for span in c.clauses]
+        self.position = {c.id: i for i, c in enumerate(chunks)}  # chunk id -> row
         self.departments = list(dict.fromkeys(c.dept for c in chunks if c.kind != "overview"))
         self.dept_of = np.array([c.dept for c in chunks], dtype=object)
         self.corpus_text = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in chunks).lower()

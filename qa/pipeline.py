@@ -119,9 +119,9 @@ class ReportQA:
 
     def paragraph(self, chunk_id: str) -> dict:
         """The whole department section a chunk belongs to (lead-in and every item), for "read in full"."""
-        chunk = next((c for c in self.index.chunks if c.id == chunk_id), None)
-        if chunk is None:
+        if chunk_id not in self.index.position:
             raise QuestionError(f"未知段落：{chunk_id} / unknown passage id")
+        chunk = self.index.chunks[self.index.position[chunk_id]]
         parts = [c for c in self.index.chunks if c.source == chunk.source and c.dept == chunk.dept]
         return {"id": chunk.id, "source": chunk.source, "dept": chunk.dept, "headline": chunk.headline,
                 "title": chunk.title, "items": [{"id": c.id, "item_no": c.item_no, "label": c.item_label,

@@ -91,7 +91,7 @@ def test_chat_ui_answers_with_citations(page, app_url):
     assert "破除城市环境" in chat.inner_text()  # the department's third item, only in the full text
     page.screenshot(path=str(ARTIFACTS / "chat-answer.png"), full_page=True)
     _ask_in_ui(page, "那民政局呢？")
-    assert "区民政局" in page.locator("#chat .message-row").last.inner_text() or "区民政局" in chat.inner_text()
+    assert "区民政局" in page.locator("#chat .message-row").last.inner_text()
     assert _hosts(page.requests) == {app_url.split("/")[2]}
 
 
@@ -149,9 +149,8 @@ def test_widget_on_another_origin(page, app_url, site_port, tmp_path):
         fab.wait_for(timeout=15000)
         assert "区报告问答" in fab.inner_text()
         # host page CSS does not leak in: the button keeps the accent colour
-        assert page.evaluate("document.querySelector('[data-report-qa]').shadowRoot.querySelector('.fab')"
-                             ".computedStyleMap ? getComputedStyle(document.querySelector('[data-report-qa]')"
-                             ".shadowRoot.querySelector('.fab')).backgroundColor : ''") == "rgb(15, 118, 110)"
+        assert page.evaluate("getComputedStyle(document.querySelector('[data-report-qa]').shadowRoot"
+                             ".querySelector('.fab')).backgroundColor") == "rgb(15, 118, 110)"
         fab.focus()
         page.keyboard.press("Enter")  # keyboard opens the panel
         box = page.locator("[data-report-qa] >> css=textarea")
