@@ -398,7 +398,7 @@ def compare_markdown(comparison: dict, label_a: str, label_b: str) -> str:
         lines += ["", "| metric | n | A | B | Δ | 95 % interval | p | B better | B worse |", "|---|---|---|---|---|---|---|---|---|"]
         for m in c["metrics"]:
             interval = f"[{m['interval'][0]:+.3f}, {m['interval'][1]:+.3f}]" if m["interval"] else "–"
-            delta = "–" if m["delta"] is None else f"{m['delta']:+.3f}" if isinstance(m["delta"], float) else str(m["delta"])
+            delta = "–" if m["delta"] is None else f"{m['delta']:+.3f}" if isinstance(m["delta"], float) else f"{m['delta']:+d}"
             lines.append(f"| {m['metric']} | {m['n']} | {_fmt(m['a'])} | {_fmt(m['b'])} | {delta} | {interval} | "
                          f"{_fmt(m['p_value'])} | {m['wins']} | {m['losses']} |")
         lines += ["", "| type (e2e_accuracy) | n | A | B | Δ | p |", "|---|---|---|---|---|---|"]
