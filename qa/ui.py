@@ -59,6 +59,8 @@ a.cite-ref:focus-visible, .qa-actions button:focus-visible { outline: 2px solid 
   font-size: 14px; color: var(--body-text-color); scroll-margin-top: 12px; }
 .source-item.qa-flash { background: rgba(250, 204, 21, .25); transition: background .4s; }
 .source-meta { font-weight: 600; }
+.source-full p { margin: .3em 0; }
+.source-full p.source-here { border-left: 3px solid var(--color-accent); padding-left: .5em; font-weight: 500; }
 .source-section { color: var(--body-text-color-subdued); font-size: 13px; }
 .source-item mark, .qa-preview mark { background: #fde68a; color: #1f2937; padding: 0 1px; border-radius: 2px; }
 .dark .source-item mark, .dark .qa-preview mark { background: #854d0e; color: #fef9c3; }
@@ -90,13 +92,17 @@ HEAD = """
   window.__reportQaChat = true;
   var voted = {};
   function apiUrl(path) { return new URL(path, document.baseURI.replace(/[^/]*$/, "")).href; }
+  // Gradio's sanitizer drops data- attributes: ids and classes carry what the script needs.
   function answerOf(node) { return node && node.closest ? node.closest(".qa-answer") : null; }
+  function answerId(box) { return box ? box.id.replace(/^qa-/, "") : ""; }
+  function sourceFor(link) {
+    var box = answerOf(link), target = (link.getAttribute("href") || "").replace(/^#/, "");
+    return box && target ? box.querySelector('[id="' + target.replace(/"/g, "") + '"]') : null;
+  }
   function chat() { return document.getElementById("chat"); }
 
   function openSource(link) {
-    var box = answerOf(link);
-    if (!box) return;
-    var item = box.querySelector('.source-item[data-n="' + link.getAttribute("data-n") + '"]');
+    var item = sourceFor(link);
     if (!item) return;
     var list = item.closest("details");
     if (list && !list.open) list.open = true;
@@ -110,8 +116,7 @@ HEAD = """
   function hidePreview() { if (preview) { preview.remove(); preview = null; } }
   function showPreview(link) {
     hidePreview();
-    var box = answerOf(link);
-    var item = box && box.querySelector('.source-item[data-n="' + link.getAttribute("data-n") + '"]');
+    var item = sourceFor(link);
     if (!item) return;
     preview = document.createElement("div");
     preview.className = "qa-preview";
@@ -221,9 +226,9 @@ HEAD = """
     }
     var vote = e.target.closest && e.target.closest("button.qa-vote");
     if (vote) {
-      var box = answerOf(vote), id = box.getAttribute("data-answer-id"), actions = vote.closest(".qa-actions");
+      var box = answerOf(vote), id = answerId(box), actions = vote.closest(".qa-actions");
       if (voted[id]) { showDone(actions, id); return; }
-      if (vote.getAttribute("data-vote") === "up") send(actions, id, "up", "", "");
+      if (vote.classList.contains("qa-vote-up")) send(actions, id, "up", "", "");
       else askReason(actions, id);
     }
   }, true);
@@ -248,9 +253,12 @@ HEAD = """
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") hidePreview(); });
 
   // Gradio labels each message with its raw content (HTML here): give screen readers the plain text.
+  var ENGLISH = { "Scroll down": "滚动到最新消息", "chatbot conversation": "对话记录", "Clear": "清空对话",
+                  "Copy message": "复制", "Like": "有用", "Dislike": "有问题" };
   function relabel(root) {
     root.querySelectorAll("[aria-label]").forEach(function (node) {
       var label = node.getAttribute("aria-label");
+      if (ENGLISH[label]) { node.setAttribute("aria-label", ENGLISH[label]); return; }
       if (label.indexOf("<") < 0 && label.indexOf("&lt;") < 0) return;
       var user = /^user/i.test(label);
       var text = (node.innerText || node.textContent || "").replace(/\\s+/g, " ").trim().slice(0, 400);
@@ -265,7 +273,7 @@ HEAD = """
     relabel(root);
     var answers = root.querySelectorAll(".qa-answer, .qa-error, .qa-refusal, .qa-greeting");
     Object.keys(voted).forEach(function (id) {
-      var box = root.querySelector('.qa-answer[data-answer-id="' + id + '"]');
+      var box = document.getElementById("qa-" + id);
       if (box && !box.querySelector(".qa-feedback-done")) showDone(box.querySelector(".qa-actions"), id);
     });
     if (answers.length === seen) return;
@@ -372,14 +380,13 @@ def plain_text(answer: Answer, sections: list[dict | None]) -> str:
     return "\n".join(lines)
 
 
-def _answer_text_html(answer: Answer, previews: dict[int, str]) -> str:
+def _answer_text_html(answer: Answer) -> str:
     out, pos = [], 0
     for m in _MARKER.finditer(answer.answer):
         out.append(html_text(answer.answer[pos:m.start()]))
         n = int(m.group(1))
         if 1 <= n <= len(answer.citations):
-            out.append(f'<a class="cite-ref" href="#src-{answer.id}-{n}" data-n="{n}" role="button" '
-                       f'aria-label="来源 {n}：{html_text(previews.get(n, ""))}">[{n}]</a>')
+            out.append(f'<a class="cite-ref" href="#src-{answer.id}-{n}" role="button">[{n}]</a>')
         else:
             out.append(html_text(m.group(0)))
         pos = m.end()
@@ -401,13 +408,15 @@ def sources_html(answer: Answer, sections: list[dict | None]) -> str:
         report, place = citation_place(c, section)
         full = ""
         if section:
+            # The cited item is outlined in the full text; its answering clauses are marked only when quoted.
             full = "".join(
-                f"<p><mark>{html_text(item['text'])}</mark></p>" if item["id"] == c.id else f"<p>{html_text(item['text'])}</p>"
+                f'<p class="source-here">{highlighted(c, marks=n in quoted)}</p>' if item["id"] == c.id
+                else f"<p>{html_text(item['text'])}</p>"
                 for item in section["items"]
             )
             full = f"<details class=\"source-full\"><summary>阅读{html_text(c.dept)}全文</summary>{full}</details>"
         blocks.append(
-            f'<div class="source-item" id="src-{answer.id}-{n}" data-n="{n}" tabindex="-1">'
+            f'<div class="source-item" id="src-{answer.id}-{n}" tabindex="-1">'
             f'<div class="source-meta">[{n}] {html_text(c.dept)} · {html_text(item_label(c))}</div>'
             f'<div class="source-section">{html_text(report)} › {html_text(place)}</div>'
             f'<div class="source-text">{highlighted(c, marks=n in quoted)}</div>{full}</div>'
@@ -429,14 +438,13 @@ def answer_html(answer: Answer, qa: ReportQA) -> str:
         return (f'<div class="qa-refusal"><span class="qa-badge qa-badge-refusal" aria-hidden="true">?</span>'
                 f"<div>{head}{html_text(answer.answer)}</div></div>")
     sections = [_section(qa, c) for c in answer.citations]
-    previews = {n: f"{c.dept} {item_label(c)}：{c.text[:60]}" for n, c in enumerate(answer.citations, 1)}
     actions = ('<div class="qa-actions">'
-               '<button type="button" class="qa-copy" aria-label="复制回答和来源（纯文本）">复制</button>'
-               '<button type="button" class="qa-vote" data-vote="up" aria-label="这个回答有用">有用</button>'
-               '<button type="button" class="qa-vote" data-vote="down" aria-label="这个回答有问题">有问题</button>'
+               '<button type="button" class="qa-copy">复制</button>'
+               '<button type="button" class="qa-vote qa-vote-up">有用</button>'
+               '<button type="button" class="qa-vote qa-vote-down">有问题</button>'
                "</div>")
-    return (f'<div class="qa-answer" data-answer-id="{answer.id}">{head}'
-            f'<div class="qa-text">{_answer_text_html(answer, previews)}</div>{actions}'
+    return (f'<div class="qa-answer" id="qa-{answer.id}">{head}'
+            f'<div class="qa-text">{_answer_text_html(answer)}</div>{actions}'
             f"{sources_html(answer, sections)}"
             f'<div class="qa-plain" hidden>{plain_attr(plain_text(answer, sections))}</div></div>')
 
@@ -493,7 +501,7 @@ def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
                 f"当前报告：{html_text(titles)}</p>", elem_id="intro")
         records = gr.State([])
         with gr.Row(elem_id="ask-row"):
-            box = gr.Textbox(show_label=False, label="问题", placeholder="请输入问题（最多 500 字），回车提问",
+            box = gr.Textbox(show_label=False, label="问题", placeholder="请输入问题（最多 500 字）",
                              scale=6, min_width=0, elem_id="question", autofocus=True, submit_btn=False, lines=1,
                              max_lines=4)
             send = gr.Button("提问", variant="primary", scale=1, min_width=72, elem_id="ask")
