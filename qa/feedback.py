@@ -36,6 +36,7 @@ MAX_TEXT_CHARS = 500
 MAX_CITATIONS = 20
 MAX_ID_CHARS = 200
 MAX_RECORD_BYTES = 16 * 1024
+MAX_SCAN_CHARS = 2_000_000  # longer input is cut before cleaning
 MAX_REMEMBERED = 5000
 MAX_CLIENTS = 10000
 RATE_LIMIT = 30
@@ -58,9 +59,9 @@ def clean(text: object, limit: int) -> str:
     """One line of printable text, at most ``limit`` characters."""
     if not isinstance(text, str):
         return ""
-    text = text[: limit * 4].encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    text = _SPACES.sub(" ", _CONTROL.sub("", text)).strip()
-    return text[:limit]
+    text = _SPACES.sub(" ", text[:MAX_SCAN_CHARS]).strip()  # padding collapses before the cut
+    text = text[:limit].encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    return _CONTROL.sub("", text)
 
 
 @dataclass
