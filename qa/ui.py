@@ -61,7 +61,7 @@ a.cite-ref:focus-visible, .qa-actions button:focus-visible { outline: 2px solid 
 .source-meta { font-weight: 600; }
 .source-full p { margin: .3em 0; }
 .source-full p.source-here { border-left: 3px solid var(--color-accent); padding-left: .5em; font-weight: 500; }
-.source-section { color: var(--body-text-color-subdued); font-size: 13px; }
+.source-section { color: var(--body-text-color); opacity: .8; font-size: 13px; }
 .source-item mark, .qa-preview mark { background: #fde68a; color: #1f2937; padding: 0 1px; border-radius: 2px; }
 .dark .source-item mark, .dark .qa-preview mark { background: #854d0e; color: #fef9c3; }
 .qa-error, .qa-refusal, .qa-greeting { display: flex; gap: .5em; align-items: flex-start; }

@@ -366,7 +366,8 @@ def test_10_widget_names_the_cors_cause_in_chinese(page, app_url, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "widget-cors-error.png"))
 
 
-def test_10_widget_typing_indicator_clickable_citations_answer_in_view(page, app_url, site_port, tmp_path):
+def test_10_widget_typing_indicator_clickable_citations_answer_in_view(page, app_url, site_port, tmp_path,
+                                                                     feedback_log):
     site = _widget_site(tmp_path, app_url, "data-report='为全面高质量建成运河沿岸名区而努力奋斗'")
     held, bodies = [], []
 
@@ -405,6 +406,12 @@ def test_10_widget_typing_indicator_clickable_citations_answer_in_view(page, app
         ref.scroll_into_view_if_needed()
         ref.click()
         assert "flash" in cites.first.get_attribute("class")
+        page.locator(W + ".vote", has_text="有问题").click()
+        page.locator(W + ".votes select").select_option("引用不对")
+        page.locator(W + ".vote", has_text="提交").click()
+        assert "已收到反馈" in page.locator(W + ".done").inner_text(timeout=10000)
+        vote = _votes(feedback_log)[-1]
+        assert vote["reason"] == "引用不对" and vote["question"] == "城管局在垃圾分类上做什么"
         page.screenshot(path=str(ARTIFACTS / "widget-desktop.png"))
         page.set_viewport_size({"width": 375, "height": 740})
         panel = page.locator(W + ".panel")

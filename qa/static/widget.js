@@ -58,6 +58,10 @@
     ".note { margin: 0 0 6px; padding: 4px 8px; border-left: 3px solid #d97706; background: #fffbeb; white-space: normal; }" +
     ".understood { margin: 0 0 4px; color: #475569; font-size: 13px; white-space: normal; }" +
     ".where { color: #475569; font-size: 12px; }" +
+    ".votes { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 6px 0 2px; white-space: normal; }" +
+    ".vote { border: 1px solid #cbd5e1; border-radius: 6px; background: #fff; color: #111; padding: 2px 10px; font-size: 13px; cursor: pointer; }" +
+    ".votes select { font-size: 13px; padding: 2px; border: 1px solid #cbd5e1; border-radius: 6px; background: #fff; color: #111; }" +
+    ".done { color: #15803d; font-weight: 600; font-size: 13px; } .fail { color: #b91c1c; font-size: 13px; }" +
     "details p { margin: 4px 0; } details p.here { border-left: 3px solid var(--accent); padding-left: 6px; }" +
     ".typing { display: inline-flex; gap: 4px; align-items: center; }" +
     ".typing i { width: 7px; height: 7px; border-radius: 50%; background: #64748b; animation: qa-blink 1s infinite ease-in-out; }" +
@@ -250,9 +254,53 @@
       return cite;
     });
     body.appendChild(answerText(data.answer, cites));
+    if (!data.abstained && data.id && cites.length) box.appendChild(feedbackBar(data));
     cites.forEach(function (cite) { box.appendChild(cite); });
     log.appendChild(box);
     return box;
+  }
+
+  // 有用 / 有问题 (with an optional reason) on answers only, recorded against the answer's id.
+  var REASONS = ["错误", "不完整", "引用不对", "其他"];
+  function feedbackBar(data) {
+    var bar = el("div", "votes");
+    var up = el("button", "vote", "有用"), down = el("button", "vote", "有问题");
+    up.type = down.type = "button";
+    bar.appendChild(up); bar.appendChild(down);
+    function send(vote, reason) {
+      var body = { answer_id: data.id, vote: vote };
+      if (reason) body.reason = reason;
+      fetch(base + "/api/feedback", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+        .then(function (r) { return r.json().then(function (d) { return { ok: r.ok, data: d }; }); })
+        .then(function (res) {
+          if (!res.ok) throw new Error(typeof res.data.detail === "string" ? res.data.detail : "反馈未能保存");
+          bar.textContent = "";
+          var done = el("span", "done", "已收到反馈：" + (vote === "up" ? "有用" : "有问题") + (reason ? "（" + reason + "）" : "") + "，谢谢！");
+          done.setAttribute("role", "status");
+          done.tabIndex = -1;
+          bar.appendChild(done);
+          done.focus({ preventScroll: true });  // the pressed button is gone: keep focus (and Escape) in the panel
+        })
+        .catch(function (err) {
+          var note = bar.querySelector(".fail") || el("span", "fail");
+          note.textContent = err && err.message && err.message !== "Failed to fetch" ? err.message : "反馈未能保存";
+          bar.appendChild(note);
+        });
+    }
+    up.addEventListener("click", function () { send("up", ""); });
+    down.addEventListener("click", function () {
+      if (bar.querySelector("select")) return;
+      var pick = el("select");
+      pick.setAttribute("aria-label", "哪里有问题");
+      pick.appendChild(el("option", "", "原因（可选）")).value = "";
+      REASONS.forEach(function (r) { pick.appendChild(el("option", "", r)).value = r; });
+      var ok = el("button", "vote", "提交");
+      ok.type = "button";
+      ok.addEventListener("click", function () { send("down", pick.value); });
+      bar.appendChild(pick); bar.appendChild(ok);
+      pick.focus();
+    });
+    return bar;
   }
 
   // Keep the start of the newest reply (or the question before it) at the top of the log.
