@@ -137,6 +137,7 @@ def test_chat_ui_answers_with_citations(page, app_url):
     assert "工作报告问答" in page.inner_text("body")
     _ask(page, "城管局在垃圾分类上做什么")
     answer = _last(page)
+    assert _in_viewport(page, answer.locator(".qa-text")) and _in_viewport(page, page.locator("#ask"))
     text = answer.inner_text()
     assert "巩固垃圾分类成效" in text and "区城管局" in text and "一是" in text
     assert any("垃圾分类" in m for m in answer.locator("mark").all_inner_texts())

@@ -184,6 +184,22 @@
     });
   }
 
+  // Scroll the chat's own scroller to the reply; move the page only when the reply is still off screen
+  // (on a phone), so on a desktop the question box stays where it is.
+  function scroller(node) {
+    for (var n = node.parentElement; n && n !== document.body; n = n.parentElement) {
+      var overflow = getComputedStyle(n).overflowY;
+      if ((overflow === "auto" || overflow === "scroll") && n.scrollHeight > n.clientHeight) return n;
+    }
+    return null;
+  }
+  function reveal(target) {
+    var box = scroller(target);
+    if (box) box.scrollTop += target.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+    var top = target.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight - 160) target.scrollIntoView({ block: "start" });
+  }
+
   var seen = 0;
   function keepInView() {
     var root = chat();
@@ -208,7 +224,7 @@
         break;
       }
     }
-    target.scrollIntoView({ block: "start" });
+    reveal(target);
   }
   var observer = new MutationObserver(function () { window.requestAnimationFrame(keepInView); });
   function watch() {
