@@ -38,14 +38,16 @@ def topic_elsewhere(retriever: Retriever, query: Query, hits: list[Hit], chosen:
     scope = [chosen] if chosen else query.depts
     if len(scope) != 1 or query.multi or not query.terms or not hits:
         return None
-    terms = [t for t in query.terms if t in retriever.index.corpus_text] or query.terms
+    terms = [t for t in query.terms if t in retriever.index.corpus_text]  # absent words are abstention's job
+    if not terms:
+        return None
     if any(mentions(terms, h.chunk.text) for h in hits if h.chunk.dept == scope[0]):
         return None
     wider = retriever.search(replace(query, depts=[]), WIDER_K, None)
     others = [d for d in dict.fromkeys(h.chunk.dept for h in wider if mentions(terms, h.chunk.text)) if d != scope[0]]
-    if others:
-        return f"{scope[0]}的内容中没有提到{_quoted(terms)}；提到的部门有：{'、'.join(others[:5])}。"
-    return f"{scope[0]}的内容中没有提到{_quoted(terms)}，其他部门也没有提到。"
+    if not others:
+        return None
+    return f"{scope[0]}的内容中没有提到{_quoted(terms)}；提到的部门有：{'、'.join(others[:5])}。"
 
 
 def scope_notices(retriever: Retriever, query: Query, hits: list[Hit], chosen: str | None) -> list[str]:
