@@ -445,6 +445,7 @@ def test_11_long_question_kept_greeting_chinese_labels_no_emoji_examples_first(p
         "[aria-label], [title]", "ns => ns.filter(n => n.offsetParent !== null)"
         ".map(n => n.getAttribute('aria-label') || n.getAttribute('title'))")
     assert not ENGLISH_LABELS & set(labels), labels
+    assert not [label for label in labels if re.search(r"\b(for|input|slider|message|default)\b", label or "")], labels
     buttons = page.eval_on_selector_all("button", "ns => ns.filter(n => n.offsetParent !== null)"
                                         ".map(n => n.innerText.trim())")
     assert not ENGLISH_LABELS & set(buttons), buttons

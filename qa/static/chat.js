@@ -171,12 +171,17 @@
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") hidePreview(); });
 
   // Gradio labels each message with its raw content (HTML here): give screen readers the plain text.
+  // Its own English labels (whatever the browser's language) get Chinese ones.
   var ENGLISH = { "Scroll down": "滚动到最新消息", "chatbot conversation": "对话记录", "Clear": "清空对话",
-                  "Copy message": "复制", "Like": "有用", "Dislike": "有问题" };
+                  "Copy message": "复制", "Like": "有用", "Dislike": "有问题", "Reset to default value": "恢复默认值" };
+  var ENGLISH_FOR = [[/^number input for (.*)$/, "$1（输入数字）"], [/^range slider for (.*)$/, "$1（滑块）"]];
   function relabel(root) {
     root.querySelectorAll("[aria-label]").forEach(function (node) {
       var label = node.getAttribute("aria-label");
       if (ENGLISH[label]) { node.setAttribute("aria-label", ENGLISH[label]); return; }
+      for (var i = 0; i < ENGLISH_FOR.length; i++) {
+        if (ENGLISH_FOR[i][0].test(label)) { node.setAttribute("aria-label", label.replace(ENGLISH_FOR[i][0], ENGLISH_FOR[i][1])); return; }
+      }
       if (label.indexOf("<") < 0 && label.indexOf("&lt;") < 0) return;
       var user = /^user/i.test(label);
       var text = (node.innerText || node.textContent || "").replace(/\s+/g, " ").trim().slice(0, 400);
@@ -227,10 +232,18 @@
     reveal(target);
   }
   var observer = new MutationObserver(function () { window.requestAnimationFrame(keepInView); });
+  var pending = false;
+  var pageLabels = new MutationObserver(function () {
+    if (pending) return;
+    pending = true;
+    window.requestAnimationFrame(function () { pending = false; relabel(document.body); });
+  });
   function watch() {
     var root = chat();
     if (!root) { setTimeout(watch, 200); return; }
     observer.observe(root, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label"] });
+    pageLabels.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["aria-label"] });
+    relabel(document.body);
     keepInView();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", watch); else watch();
