@@ -299,6 +299,10 @@ def test_7_phone_layout_keeps_input_and_answers_in_view(phone, app_url):
     page.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
     _ask(page, "城管局在垃圾分类上做什么")
     assert _in_viewport(page, _last(page).locator(".qa-text"))
+    _last(page).locator("a.cite-ref").first.dispatch_event("touchstart")  # long press: a preview
+    page.wait_for_timeout(700)
+    page.dispatch_event("body", "touchend")
+    assert "垃圾分类" in page.locator(".qa-preview").inner_text()
     _last(page).locator("summary", has_text="阅读区城管局全文").first.click()
     _ask(page, "民政局在养老方面做了什么")
     assert _in_viewport(page, _last(page).locator(".qa-text")), "the new answer must land in view"
