@@ -4,11 +4,12 @@
     GET  /api/search       ?q=…&k=…&dept=…
     GET  /api/departments  names, aliases, chunk counts
     GET  /api/paragraph    ?id=<chunk id>: the department's whole section
-    GET  /healthz          model, index manifest, chunk count
+    GET  /healthz          model, index manifest (reports, version, when loaded), chunk count
     GET  /widget.js        the self-hosted chat widget; GET /embed-demo a page that uses it
     /                      the Gradio chat UI
 
-User errors are 422 with a Chinese / English message, never a 500.
+User errors are 422 with a Chinese / English message, never a 500; bodies over the limit are 413.
+Route blocking, the body limit and CORS live in qa/guard.py, in front of everything (Gradio included).
 """
 
 from __future__ import annotations
@@ -18,18 +19,21 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import PROJECT_ROOT
+from qa.guard import Gate
 from qa.index import IndexUnusable
 from qa.model import ModelMissingError
-from qa.pipeline import MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn
+from qa.pipeline import MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
+
+MAX_BODY_BYTES = 1 << 20  # 1 MB: a long chat's history is far below it
 
 
 def _env_list(name: str) -> list[str]:
@@ -45,6 +49,8 @@ class ServerConfig:
     root_path: str = ""
     cors_origins: list[str] = field(default_factory=list)  # empty: same-origin only
     feedback_log: Path = PROJECT_ROOT / "logs" / "feedback.jsonl"
+    max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies are refused with 413
+    shutdown_seconds: float = 5.0  # open connections (Gradio's heartbeat) get this long after SIGTERM
 
     @classmethod
     def from_env(cls) -> "ServerConfig":
@@ -54,6 +60,8 @@ class ServerConfig:
             root_path=os.environ.get("REPORT_QA_ROOT_PATH", cls.root_path).rstrip("/"),
             cors_origins=_env_list("REPORT_QA_CORS_ORIGINS"),
             feedback_log=Path(os.environ.get("REPORT_QA_FEEDBACK_LOG", cls().feedback_log)),
+            max_body_bytes=int(os.environ.get("REPORT_QA_MAX_BODY_BYTES", cls.max_body_bytes)),
+            shutdown_seconds=float(os.environ.get("REPORT_QA_SHUTDOWN_SECONDS", cls.shutdown_seconds)),
         )
 
 
@@ -83,17 +91,7 @@ class AskRequest(BaseModel):
 
 
 def _user_error(message: str, status: int = 422) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status)
-
-
-def _blocked_path(path: str) -> bool:
-    """Gradio's file routes and traversal attempts: the UI needs none of them."""
-    decoded = path
-    for _ in range(3):  # %252e%252e → %2e%2e → ..
-        decoded = unquote(decoded)
-    lowered = decoded.lower().replace("\\", "/")
-    return "file=" in lowered or "/../" in lowered or lowered.endswith("/..") or "/upload" in lowered \
-        or lowered.startswith(("/.env", "/index/", "/models/"))
+    return JSONResponse({"detail": normalise_text(message)[:2000]}, status_code=status)
 
 
 def static_text(name: str) -> str:
@@ -106,22 +104,16 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
     app = FastAPI(title="report-qa", version="0.1.0",
                   description="Offline question answering with exact citations over government work reports.")
 
-    if config.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=config.cors_origins, allow_credentials=False,
-            allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
-        )
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if _blocked_path(request.url.path):
-            return Response("Forbidden", status_code=403, media_type="text/plain")
-        return await call_next(request)
-
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return _user_error(f"请求格式错误 / invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": e.g. bytes that are not UTF-8
+            return _user_error(f"请求格式错误 / invalid request: the body is not valid UTF-8 JSON ({exc.detail})")
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(QuestionError)
     async def bad_question(request: Request, exc: QuestionError):
@@ -161,15 +153,19 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
     def paragraph(id: str = Query(..., description="a citation id")) -> dict:
         return qa.paragraph(id)
 
-    @app.get("/healthz", summary="Model, index manifest and chunk count")
+    @app.get("/healthz", summary="Model, index manifest, reports and chunk count")
     def healthz() -> dict:
-        manifest = qa.index.manifest
+        with qa.pinned() as retriever:
+            index = retriever.index
+        manifest = index.manifest
         return {"status": "ok", "model": {"id": manifest.model_id, "sha256": manifest.model_sha256,
                                           "dim": manifest.dim, "query_encoder": qa.encoder_kind},
                 "index": {"format_version": manifest.format_version, "built_at": manifest.built_at,
                           "corpus_sha256": manifest.corpus_sha256, "sources": manifest.sources,
-                          "chunking": manifest.chunking},
-                "chunks": len(qa.index.chunks), "departments": len(qa.index.departments)}
+                          "reports": getattr(manifest, "reports", None) or manifest.sources,
+                          "chunking": manifest.chunking, "version": index.directory.name if index.directory else "",
+                          "loaded_at": qa.loaded_at, "reload_error": qa.reload_error},
+                "chunks": len(index.chunks), "departments": len(index.departments)}
 
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
@@ -189,4 +185,6 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
         blocks = build_ui(qa, config)
         app = gr.mount_gradio_app(app, blocks, path="/", root_path=config.root_path or None, theme=theme(), css=CSS,
                                   footer_links=["api"], ssr_mode=False, pwa=False, mcp_server=False)
+    app.add_middleware(Gate, cors_origins=config.cors_origins, max_body_bytes=config.max_body_bytes,
+                       root_path=config.root_path)  # last added: outermost, in front of Gradio too
     return app

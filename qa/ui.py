@@ -41,7 +41,7 @@ def theme():
 
 def md_text(text: str) -> str:
     """Text that Markdown and HTML both show literally."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=True)).replace("\n", "<br>")
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "<br>")  # quotes stay literal
 
 
 def html_text(text: str) -> str:
