@@ -57,10 +57,16 @@ def main(argv=None) -> int:
     app = create_app(qa, config)
     print(f"report-qa: loaded in {time.perf_counter() - t0:.1f} s; serving http://{config.host}:{config.port}"
           f"{config.root_path}/", file=sys.stderr, flush=True)
-    # timeout_graceful_shutdown: on SIGTERM, requests in flight finish, and connections still open after
-    # it (a browser tab's heartbeat stream never ends by itself) are closed, so the process exits.
-    uvicorn.run(app, host=config.host, port=config.port, root_path=config.root_path, log_level="warning",
-                timeout_graceful_shutdown=config.shutdown_seconds)
+    from qa.guard import SHUTDOWN
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            SHUTDOWN.set()  # browser tabs' heartbeat streams end now instead of holding the shutdown open
+            super().handle_exit(sig, frame)
+
+    # On SIGTERM requests in flight finish; whatever is still open after timeout_graceful_shutdown is closed.
+    Server(uvicorn.Config(app, host=config.host, port=config.port, root_path=config.root_path, log_level="warning",
+                          timeout_graceful_shutdown=config.shutdown_seconds)).run()
     return 0
 
 

@@ -8,10 +8,14 @@
   ``Access-Control-*`` header (whatever Gradio adds is removed) and every preflight is refused; an
   allowed origin gets ``Access-Control-Allow-Origin: <origin>`` on every response and its preflights
   answered, never with credentials.
+* **Shutdown**: once ``SHUTDOWN.set()`` is called (app.py does it on SIGTERM), Gradio's heartbeat
+  streams see their client disconnect and end, so uvicorn's graceful shutdown is not held open by a
+  browser tab; requests in flight finish (up to uvicorn's ``timeout_graceful_shutdown``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from urllib.parse import unquote
@@ -21,6 +25,47 @@ _BLOCKED_SEGMENTS = re.compile(
     r"run-history|profiling|custom_component|dev|mcp)$")
 _PRIVATE = ("/.env", "/index", "/models", "/.git", "/logs")
 PREFLIGHT_MAX_AGE = "600"
+
+
+_HEARTBEAT = re.compile(r"/heartbeat/[^/]+/?$")
+
+
+class ShutdownSignal:
+    """Set from a signal handler, awaited inside the event loop."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def event(self) -> asyncio.Event:
+        if self._event is None:
+            self._event, self._loop = asyncio.Event(), asyncio.get_running_loop()
+            if self.is_set:
+                self._event.set()
+        return self._event
+
+    def set(self) -> None:
+        self.is_set = True
+        if self._loop is not None and self._event is not None:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+
+SHUTDOWN = ShutdownSignal()
+
+
+def _until_shutdown(receive):
+    """``receive`` that reports a disconnect once the server shuts down."""
+    async def receive_or_shutdown():
+        stop = SHUTDOWN.event()
+        if stop.is_set():
+            return {"type": "http.disconnect"}
+        message, stopped = asyncio.ensure_future(receive()), asyncio.ensure_future(stop.wait())
+        done, pending = await asyncio.wait({message, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return message.result() if message in done else {"type": "http.disconnect"}
+    return receive_or_shutdown
 
 
 def blocked_path(path: str, root_path: str = "") -> bool:
@@ -87,6 +132,8 @@ class Gate:
         receive = await self._bounded(scope, receive, send, allowed and origin)
         if receive is None:
             return
+        if _HEARTBEAT.search(scope.get("path", "")):
+            receive = _until_shutdown(receive)
         await self.app(scope, receive, self._cors_send(send, origin if allowed else None))
 
     async def _preflight(self, send, origin: str | None) -> None:
