@@ -25,6 +25,9 @@ _BLOCKED_SEGMENTS = re.compile(
     r"run-history|profiling|custom_component|dev|mcp)$")
 _PRIVATE = ("/.env", "/index", "/models", "/.git", "/logs")
 PREFLIGHT_MAX_AGE = "600"
+# An over-limit body up to this size is read and thrown away before the 413, so that a client still
+# sending it reads the answer instead of a reset connection; a bigger one gets the 413 and a close.
+MAX_DRAIN_BYTES = 64 << 20
 
 
 _HEARTBEAT = re.compile(r"/heartbeat/[^/]+/?$")
@@ -99,6 +102,16 @@ async def _send_plain(send, status: int, body: bytes, content_type: bytes, extra
     await send({"type": "http.response.body", "body": body})
 
 
+async def _drain(receive) -> bool:
+    """Read a request body to its end, keeping none of it; False if the client went away."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
 def too_large_body(limit: int) -> bytes:
     mb = limit / 2**20
     return json.dumps({"detail": f"请求体过大（上限 {mb:g} MB）/ request body too large (limit {mb:g} MB)"},
@@ -168,6 +181,8 @@ class Gate:
         length = _header(scope, b"content-length")
         if length is not None:
             if not length.strip().isdigit() or int(length) > self.max_body_bytes:
+                if length.strip().isdigit() and int(length) <= MAX_DRAIN_BYTES and await _drain(receive):
+                    extra = extra[1:]  # read to the end: the connection stays usable, the client sees the 413
                 await _send_plain(send, 413, too_large_body(self.max_body_bytes), b"application/json", extra)
                 return None
             return receive
