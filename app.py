@@ -65,8 +65,10 @@ def main(argv=None) -> int:
             super().handle_exit(sig, frame)
 
     # On SIGTERM requests in flight finish; whatever is still open after timeout_graceful_shutdown is closed.
+    # timeout_keep_alive 30 s (uvicorn's default is 5): a busy client that reuses a connection just as the
+    # server drops it as idle gets a reset; 30 s makes that race rare under load.
     Server(uvicorn.Config(app, host=config.host, port=config.port, root_path=config.root_path, log_level="warning",
-                          timeout_graceful_shutdown=config.shutdown_seconds)).run()
+                          timeout_graceful_shutdown=config.shutdown_seconds, timeout_keep_alive=30)).run()
     return 0
 
 

@@ -327,7 +327,7 @@ async def _load_run(base: str, users: int, seconds: float, questions: list[str])
                 key = f"HTTP {r.status_code}"
                 answer = r.json().get("answer", "") if ok else ""
             except httpx.HTTPError as exc:
-                ok, key, answer = False, type(exc).__name__, ""
+                ok, key, answer = False, f"{type(exc).__name__}: {exc}"[:120], ""
             if ok:
                 latencies.append(time.perf_counter() - t0)
                 previous = {"question": body["question"], "answer": answer[:2000]}
