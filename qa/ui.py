@@ -41,6 +41,7 @@ def theme():
 
 def md_text(text: str) -> str:
     """Text that Markdown and HTML both show literally."""
+    text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot reach the browser
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False)).replace("\n", "<br>")  # quotes stay literal
 
 

@@ -103,6 +103,16 @@ def test_apostrophes_are_not_double_escaped():
     assert md_text('<b>"x"</b>') == '&lt;b&gt;"x"&lt;/b&gt;'
 
 
+def test_chat_turn_with_a_lone_surrogate_is_answered_and_serialisable(qa):
+    import json
+
+    from qa.ui import respond
+
+    _, messages, records = respond(qa, "城管局\ud800垃圾分类", [], [], "全部", 3)
+    json.dumps(messages, ensure_ascii=False).encode("utf-8")  # what Gradio sends to the browser
+    assert len(records) == 1 and messages[-1]["role"] == "assistant"
+
+
 def test_sigterm_stops_the_app_with_a_heartbeat_stream_open(built):
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port)],
