@@ -18,20 +18,20 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import PROJECT_ROOT
 from qa.guard import Gate
 from qa.index import IndexUnusable
 from qa.model import ModelMissingError
-from qa.pipeline import MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
+from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
 
 MAX_BODY_BYTES = 1 << 20  # 1 MB: a long chat's history is far below it
 
@@ -74,11 +74,20 @@ class HistoryTurn(BaseModel):
     content: str | None = None
 
 
+def _few_turns(value: object) -> object:
+    """Count the turns before validating each one: 10,000 turns cost a length check, not 10,000 models."""
+    if isinstance(value, list) and len(value) > MAX_HISTORY_TURNS:
+        raise ValueError(f"对话历史过长（{len(value)} 轮，上限 {MAX_HISTORY_TURNS} 轮）/ "
+                         f"history has {len(value)} turns, limit {MAX_HISTORY_TURNS}")
+    return value
+
+
 class AskRequest(BaseModel):
     question: Any = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
     k: Any = Field(5, description="number of citations, 1–20")
     dept: str | None = Field(None, description="restrict to one department (name or alias)")
-    history: list[HistoryTurn] | None = Field(None, description="earlier turns of this chat, oldest first")
+    history: Annotated[list[HistoryTurn] | None, BeforeValidator(_few_turns)] = Field(
+        None, description=f"earlier turns of this chat, oldest first (at most {MAX_HISTORY_TURNS})")
 
     def turns(self) -> list[Turn]:
         turns = []
