@@ -11,7 +11,7 @@
     encoder/          ONNX export of the model + tokenizer (the query path)
 
 No pickle anywhere. ``save`` writes a temporary folder, renames it to a
-versioned sibling ``.index.v-<time>-<pid>`` and then points ``index`` (a
+versioned sibling ``.index.v-<time>-<pid>-<random>`` and then points ``index`` (a
 symlink) at it with one ``os.replace``: a build killed at any moment leaves
 the previous index (or none), never a half-written one, and a running app
 sees the new index appear in one step (it reloads it, see qa/pipeline.py).
@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import time
@@ -245,7 +246,7 @@ def _write_atomic(directory: Path, write) -> None:
     remove_stale_temporaries(directory)
     tmp = parent / f".{directory.name}.tmp-{pid}"
     link = parent / f".{directory.name}.link-{pid}"
-    version = parent / f".{directory.name}.v-{time.strftime('%Y%m%d-%H%M%S')}-{pid}"
+    version = parent / f".{directory.name}.v-{time.strftime('%Y%m%d-%H%M%S')}-{pid}-{secrets.token_hex(3)}"
     _remove(tmp)
     _remove(link)
     try:

@@ -185,7 +185,7 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     points = {
         "exporting the encoder": _parent_has(settings, ".encoder-{pid}/*"),
         "writing the new version": _parent_has(settings, ".index.tmp-{pid}/chunks.jsonl"),
-        "after the rename, around the swap": _parent_has(settings, ".index.v-*-{pid}"),
+        "after the rename, around the swap": _parent_has(settings, ".index.v-*-{pid}-*"),
     }
     killed = {}
     for name, ready in points.items():
@@ -264,3 +264,16 @@ def test_a_broken_rebuild_is_refused_and_the_old_index_keeps_serving(small, tmp_
     assert qa.reload() is False
     assert "dense.faiss" in qa.reload_error and qa.index is old
     assert qa.ask("城管局在垃圾分类上做什么").citations[0].dept == "区城管局"
+
+
+def test_an_index_folder_from_before_versions_is_replaced_by_a_link(small, tmp_path):
+    legacy = tmp_path / "index"
+    shutil.copytree(small.index_dir, legacy)  # a real folder, as `qa build` wrote it before
+    (tmp_path / ".index.tmp-999999999").mkdir()  # a killed build's leftover (no such process)
+    index = ReportIndex.load(small.index_dir)
+    index.save(legacy, encoder_dir=small.index_dir / "encoder")
+    assert legacy.is_symlink() and ReportIndex.load(legacy).manifest.chunk_count == index.manifest.chunk_count
+    assert not (tmp_path / ".index.tmp-999999999").exists()
+    index.save(legacy, encoder_dir=small.index_dir / "encoder")
+    versions = sorted(p.name for p in tmp_path.glob(".index.v-*"))
+    assert len(versions) == 2 and os.readlink(legacy) in versions  # current + the one before
