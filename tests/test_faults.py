@@ -277,3 +277,49 @@ def test_an_index_folder_from_before_versions_is_replaced_by_a_link(small, tmp_p
     index.save(legacy, encoder_dir=small.index_dir / "encoder")
     versions = sorted(p.name for p in tmp_path.glob(".index.v-*"))
     assert len(versions) == 2 and os.readlink(legacy) in versions  # current + the one before
+
+
+def test_running_app_switches_to_a_rebuilt_index(small, tmp_path):
+    """`qa build` while app.py serves: /healthz shows the new version and reports, no request fails."""
+    import json as _json
+    import urllib.request
+
+    from servers import free_port, post_json, running_app
+
+    shutil.copytree(small.corpus_dir, tmp_path / "corpus")
+    settings = replace(small, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    build_index(settings, progress=False)
+
+    def health(base):
+        with urllib.request.urlopen(f"{base}/healthz", timeout=30) as r:
+            return _json.loads(r.read())
+
+    with running_app(settings, free_port()) as base:
+        before = health(base)["index"]
+        failures, stop = [], threading.Event()
+
+        def keep_asking():
+            while not stop.is_set():
+                try:
+                    assert post_json(f"{base}/api/ask", {"question": "城管局在垃圾分类上做什么"})["citations"]
+                except Exception as exc:  # noqa: BLE001 - any failure in flight is the defect
+                    failures.append(repr(exc))
+
+        asker = threading.Thread(target=keep_asking)
+        asker.start()
+        try:
+            report = settings.corpus_dir / "sample.md"
+            report.write_text(report.read_text(encoding="utf-8") + EXTRA_DEPARTMENT, encoding="utf-8")
+            build_index(settings, progress=False)
+            deadline = time.monotonic() + 60
+            while health(base)["index"]["version"] == before["version"] and time.monotonic() < deadline:
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            asker.join()
+        after = health(base)["index"]
+        assert after["version"] != before["version"] and after["reload_error"] == "", after
+        assert after["reports"] and after["built_at"] >= before["built_at"]
+        assert not failures, failures[:3]
+        answer = post_json(f"{base}/api/ask", {"question": "商务局在做什么"})
+        assert answer["citations"][0]["dept"] == "区商务局"
