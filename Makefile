@@ -41,4 +41,4 @@ bench: setup
 	$(BIN)/python -m qa bench
 
 clean:
-	rm -rf index .pytest_cache test-artifacts
+	rm -rf index .index.* .encoder-* .pytest_cache test-artifacts

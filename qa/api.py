@@ -4,14 +4,15 @@
     GET  /api/search       ?q=…&k=…&dept=…
     GET  /api/departments  names, aliases, chunk counts
     GET  /api/paragraph    ?id=<chunk id>: the department's whole section
-    GET  /healthz          model, index manifest, chunk count
+    GET  /healthz          model, index manifest (reports, version, when loaded), chunk count
     POST /api/feedback     {"answer_id", "vote": "up"|"down", "reason"?, "text"?}: a vote on an answer
     GET  /api/feedback/summary  votes per question and reason (loopback, or REPORT_QA_FEEDBACK_TOKEN)
     GET  /docs             the API's Swagger UI, its assets served from the app (works offline)
     GET  /widget.js        the self-hosted chat widget; GET /embed-demo a page that uses it
     /                      the Gradio chat UI
 
-User errors are 422 with a Chinese / English message, never a 500.
+User errors are 422 with a Chinese / English message, never a 500; bodies over the limit are 413.
+Route blocking, the body limit and CORS live in qa/guard.py, in front of everything (Gradio included).
 """
 
 from __future__ import annotations
@@ -20,20 +21,23 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import PROJECT_ROOT
 from qa.feedback import FeedbackError, FeedbackLog, summary_allowed
+from qa.guard import Gate
 from qa.index import IndexUnusable
 from qa.model import ModelMissingError
-from qa.pipeline import MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn
+from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
+
+MAX_BODY_BYTES = 1 << 20  # 1 MB: a long chat's history is far below it
 
 
 def _env_list(name: str) -> list[str]:
@@ -49,6 +53,8 @@ class ServerConfig:
     root_path: str = ""
     cors_origins: list[str] = field(default_factory=list)  # empty: same-origin only
     feedback_log: Path = PROJECT_ROOT / "logs" / "feedback.jsonl"
+    max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies are refused with 413
+    shutdown_seconds: float = 5.0  # open connections (Gradio's heartbeat) get this long after SIGTERM
 
     @classmethod
     def from_env(cls) -> "ServerConfig":
@@ -58,6 +64,8 @@ class ServerConfig:
             root_path=os.environ.get("REPORT_QA_ROOT_PATH", cls.root_path).rstrip("/"),
             cors_origins=_env_list("REPORT_QA_CORS_ORIGINS"),
             feedback_log=Path(os.environ.get("REPORT_QA_FEEDBACK_LOG", cls().feedback_log)),
+            max_body_bytes=int(os.environ.get("REPORT_QA_MAX_BODY_BYTES", cls.max_body_bytes)),
+            shutdown_seconds=float(os.environ.get("REPORT_QA_SHUTDOWN_SECONDS", cls.shutdown_seconds)),
         )
 
 
@@ -77,11 +85,20 @@ class FeedbackRequest(BaseModel):
     text: Any = Field(None, description="optional note, up to 500 characters")
 
 
+def _few_turns(value: object) -> object:
+    """Count the turns before validating each one: 10,000 turns cost a length check, not 10,000 models."""
+    if isinstance(value, list) and len(value) > MAX_HISTORY_TURNS:
+        raise ValueError(f"对话历史过长（{len(value)} 轮，上限 {MAX_HISTORY_TURNS} 轮）/ "
+                         f"history has {len(value)} turns, limit {MAX_HISTORY_TURNS}")
+    return value
+
+
 class AskRequest(BaseModel):
     question: Any = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
     k: Any = Field(5, description="number of citations, 1–20")
     dept: str | None = Field(None, description="restrict to one department (name or alias)")
-    history: list[HistoryTurn] | None = Field(None, description="earlier turns of this chat, oldest first")
+    history: Annotated[list[HistoryTurn] | None, BeforeValidator(_few_turns)] = Field(
+        None, description=f"earlier turns of this chat, oldest first (at most {MAX_HISTORY_TURNS})")
 
     def turns(self) -> list[Turn]:
         turns = []
@@ -94,17 +111,7 @@ class AskRequest(BaseModel):
 
 
 def _user_error(message: str, status: int = 422) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status)
-
-
-def _blocked_path(path: str) -> bool:
-    """Gradio's file routes and traversal attempts: the UI needs none of them."""
-    decoded = path
-    for _ in range(3):  # %252e%252e → %2e%2e → ..
-        decoded = unquote(decoded)
-    lowered = decoded.lower().replace("\\", "/")
-    return "file=" in lowered or "/../" in lowered or lowered.endswith("/..") or "/upload" in lowered \
-        or lowered.startswith(("/.env", "/index/", "/models/"))
+    return JSONResponse({"detail": normalise_text(message)[:2000]}, status_code=status)
 
 
 def swagger_assets() -> Path:
@@ -142,22 +149,16 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
     feedback = FeedbackLog(config.feedback_log)
     app.state.feedback = feedback
 
-    if config.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=config.cors_origins, allow_credentials=False,
-            allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
-        )
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if _blocked_path(request.url.path):
-            return Response("Forbidden", status_code=403, media_type="text/plain")
-        return await call_next(request)
-
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return _user_error(f"请求格式错误 / invalid request: {problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": e.g. bytes that are not UTF-8
+            return _user_error(f"请求格式错误 / invalid request: the body is not valid UTF-8 JSON ({exc.detail})")
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(QuestionError)
     async def bad_question(request: Request, exc: QuestionError):
@@ -199,15 +200,19 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
     def paragraph(id: str = Query(..., description="a citation id")) -> dict:
         return qa.paragraph(id)
 
-    @app.get("/healthz", summary="Model, index manifest and chunk count")
+    @app.get("/healthz", summary="Model, index manifest, reports and chunk count")
     def healthz() -> dict:
-        manifest = qa.index.manifest
+        with qa.pinned() as retriever:
+            index = retriever.index
+        manifest = index.manifest
         return {"status": "ok", "model": {"id": manifest.model_id, "sha256": manifest.model_sha256,
                                           "dim": manifest.dim, "query_encoder": qa.encoder_kind},
                 "index": {"format_version": manifest.format_version, "built_at": manifest.built_at,
                           "corpus_sha256": manifest.corpus_sha256, "sources": manifest.sources,
-                          "chunking": manifest.chunking},
-                "chunks": len(qa.index.chunks), "departments": len(qa.index.departments)}
+                          "reports": getattr(manifest, "reports", None) or manifest.sources,
+                          "chunking": manifest.chunking, "version": index.directory.name if index.directory else "",
+                          "loaded_at": qa.loaded_at, "reload_error": qa.reload_error},
+                "chunks": len(index.chunks), "departments": len(index.departments)}
 
     @app.exception_handler(FeedbackError)
     async def bad_feedback(request: Request, exc: FeedbackError):
@@ -243,4 +248,6 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
         blocks = build_ui(qa, config, feedback)
         app = gr.mount_gradio_app(app, blocks, path="/", root_path=config.root_path or None, theme=theme(), css=CSS,
                                   head=HEAD, footer_links=[], ssr_mode=False, pwa=False, mcp_server=False)
+    app.add_middleware(Gate, cors_origins=config.cors_origins, max_body_bytes=config.max_body_bytes,
+                       root_path=config.root_path)  # last added: outermost, in front of Gradio too
     return app

@@ -266,6 +266,183 @@ def bench_http(settings: Settings, clients: int, seconds: float) -> dict:
             "throughput_rps": round(len(latencies) / elapsed, 1), **_ms(latencies or [0.0])}
 
 
+# ---------------------------------------------------------------- load with hostile requests (qa bench --load)
+
+
+def _proc_status_mb(pid: int, key: str) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        return round(next(int(line.split()[1]) for line in fh if line.startswith(key)) / 1024, 1)
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+# Hostile requests mixed into the load: (name, request, the statuses that mean "refused clearly").
+def _hostile_requests() -> list[tuple[str, dict, tuple[int, ...]]]:
+    return [
+        ("history 城管×160000 (938 KB)", {"json": {"question": "垃圾分类做得怎么样",
+                                                  "history": [{"question": "城管" * 160_000}]}}, (422,)),
+        ("10,000 history turns", {"json": {"question": "垃圾分类", "history": [{"question": "城管局"}] * 10_000}},
+         (413, 422)),
+        ("20 MB body", {"content": b'{"question": "' + b"a" * (20 << 20) + b'"}',
+                        "headers": {"Content-Type": "application/json"}}, (413,)),
+        ("lone surrogate question", {"content": b'{"question": "\\ud800\\udfff"}',
+                                     "headers": {"Content-Type": "application/json"}}, (200,)),
+    ]
+
+
+async def _load_run(base: str, users: int, seconds: float, questions: list[str]) -> dict:
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    hostile: dict[str, dict] = {}
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+
+    async def user(client: httpx.AsyncClient, worker: int) -> None:
+        turn, previous = worker, None
+        while time.perf_counter() < deadline:
+            body = {"question": questions[turn % len(questions)], "k": 5}
+            if previous:  # a chat: the previous turn goes along, as the widget sends it
+                body["history"] = [previous]
+            t0 = time.perf_counter()
+            try:
+                r = await client.post("/api/ask", json=body)
+                ok = r.status_code == 200
+                key = f"HTTP {r.status_code}"
+                answer = r.json().get("answer", "") if ok else ""
+            except httpx.HTTPError as exc:
+                ok, key, answer = False, f"{type(exc).__name__}: {exc}"[:120], ""
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+                previous = {"question": body["question"], "answer": answer[:2000]}
+            else:
+                errors[key] = errors.get(key, 0) + 1
+            turn += users
+
+    async def attacker() -> None:
+        requests = _hostile_requests()
+        n = 0
+        while time.perf_counter() < deadline:
+            name, kwargs, expected = requests[n % len(requests)]
+            n += 1
+            record = hostile.setdefault(name, {"sent": 0, "refused_clearly": 0, "outcomes": {}, "max_ms": 0.0})
+            t0 = time.perf_counter()
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:  # its own connection each time
+                try:
+                    r = await client.post("/api/ask", **kwargs)
+                    outcome, good = f"HTTP {r.status_code}", r.status_code in expected
+                except httpx.HTTPError as exc:
+                    outcome, good = type(exc).__name__, False
+            record["sent"] += 1
+            record["refused_clearly"] += int(good)
+            record["outcomes"][outcome] = record["outcomes"].get(outcome, 0) + 1
+            record["max_ms"] = max(record["max_ms"], round((time.perf_counter() - t0) * 1000, 1))
+            await asyncio.sleep(0.25)
+
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(user(client, w) for w in range(users)), attacker())
+        elapsed = time.perf_counter() - t0
+    return {"seconds": round(elapsed, 2), "latencies": latencies, "errors": errors, "hostile": hostile}
+
+
+def bench_load(settings: Settings, users: int = 50, seconds: float = 60.0) -> dict:
+    """``users`` chat users on keep-alive connections for ``seconds``, hostile requests mixed in:
+    requests, errors, latency percentiles, the app's memory before and after, how busy the machine was."""
+    import asyncio
+
+    import httpx
+
+    port = _free_port()
+    proc, _ = _start_app(settings, port)
+    base = f"http://127.0.0.1:{port}"
+    questions = distinct_questions(20000)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:  # warm-up: first use of every code path
+            for q in questions[-20:]:
+                client.post("/api/ask", json={"question": q, "history": [{"question": "城管局在做什么"}]})
+        rss_before = _proc_status_mb(proc.pid, "VmRSS")
+        load_before = os.getloadavg()
+        busy0, total0 = _machine_cpu()
+        app_cpu0 = _proc_cpu_seconds(proc.pid)
+        self_cpu0 = time.process_time()
+        run = asyncio.run(_load_run(base, users, seconds, questions[:-20]))
+        busy1, total1 = _machine_cpu()
+        app_cpu = _proc_cpu_seconds(proc.pid) - app_cpu0
+        self_cpu = time.process_time() - self_cpu0
+        rss_after, rss_peak = _proc_status_mb(proc.pid, "VmRSS"), _proc_status_mb(proc.pid, "VmHWM")
+        alive = proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    cores = len(os.sched_getaffinity(0))
+    wall = run["seconds"]
+    latencies = run["latencies"]
+    return {
+        "users": users, "seconds": wall, "requests": len(latencies), "errors": sum(run["errors"].values()),
+        "error_kinds": run["errors"], "throughput_rps": round(len(latencies) / wall, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1), "max_ms": round(max(latencies or [0]) * 1000, 1),
+        "hostile": run["hostile"], "app_alive_after": alive,
+        "rss_before_mb": rss_before, "rss_after_mb": rss_after, "rss_growth_mb": round(rss_after - rss_before, 1),
+        "rss_peak_mb": rss_peak,
+        "machine": {"cores": cores, "loadavg_before": [round(x, 2) for x in load_before],
+                    "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                    "cpu_busy_pct": round(100 * (busy1 - busy0) / max(total1 - total0, 1e-9), 1),
+                    "app_cpu_s": round(app_cpu, 1), "bench_client_cpu_s": round(self_cpu, 1),
+                    "app_cpu_ms_per_request": round(1000 * app_cpu / max(len(latencies), 1), 2),
+                    "other_processes_cpu_s": round(max(busy1 - busy0 - app_cpu - self_cpu, 0.0), 1),
+                    "available_cpu_s": round(cores * wall, 1)},
+    }
+
+
+def load_markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"# Load test (`python -m qa bench --load`)\n\nRun {time.strftime('%Y-%m-%d %H:%M:%S')} on "
+             f"{machine_description()}.\n",
+             "| measure | value | target |", "|---|---|---|",
+             f"| chat users (keep-alive, distinct questions, previous turn as history) | {r['users']} for {r['seconds']} s | 50 for 60 s |",
+             f"| requests answered | {r['requests']} ({r['throughput_rps']} req/s) | |",
+             f"| errors | {r['errors']} {r['error_kinds'] or ''} | 0 |",
+             f"| latency p50 / p95 / p99 / max | {r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} / {r['max_ms']} ms | p95 ≤ 1000 ms |",
+             f"| app RSS before → after (peak) | {r['rss_before_mb']} → {r['rss_after_mb']} MB ({r['rss_peak_mb']}) | growth ≤ 50 MB |",
+             f"| machine: load average before / after | {m['loadavg_before']} / {m['loadavg_after']} | |",
+             f"| machine: CPU busy over the run | {m['cpu_busy_pct']} % of {m['cores']} cores; app {m['app_cpu_s']} s, "
+             f"bench client {m['bench_client_cpu_s']} s, other processes {m['other_processes_cpu_s']} s "
+             f"of {m['available_cpu_s']} CPU-s | |",
+             f"| app CPU per answered request | {m['app_cpu_ms_per_request']} ms | |",
+             "\n| hostile request | sent | refused clearly | outcomes | slowest |", "|---|---|---|---|---|"]
+    for name, h in r["hostile"].items():
+        lines.append(f"| {name} | {h['sent']} | {h['refused_clearly']} | {h['outcomes']} | {h['max_ms']} ms |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_load(args, settings: Settings) -> int:
+    report = bench_load(settings, args.users, args.load_seconds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "load.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    (args.out / "load.md").write_text(load_markdown(report), encoding="utf-8")
+    print(load_markdown(report))
+    print(f"wrote {args.out / 'load.json'}, {args.out / 'load.md'}")
+    return 0
+
+
 # ---------------------------------------------------------------- build and scale
 
 
@@ -425,6 +602,10 @@ def add_parser(sub, add_paths) -> None:
     p.add_argument("--scale", default="1,10,100", help="synthetic corpus sizes, in multiples of the corpus")
     p.add_argument("--clients", type=int, default=20, help="concurrent HTTP clients (0 skips the load test)")
     p.add_argument("--http-seconds", type=float, default=30, help="load test duration, at most 60")
+    p.add_argument("--load", action="store_true",
+                   help="only the load test: --users chat users for --load-seconds, hostile requests mixed in")
+    p.add_argument("--users", type=int, default=50)
+    p.add_argument("--load-seconds", type=float, default=60)
     add_paths(p)
     p.set_defaults(func=cmd_bench)
 
@@ -432,6 +613,8 @@ def add_parser(sub, add_paths) -> None:
 def cmd_bench(args) -> int:
     from qa.options import settings_from_args as _settings
 
+    if args.load:
+        return cmd_load(args, _settings(args))
     if args.questions < 2 or args.stream_questions < 2:
         raise ValueError("--questions and --stream-questions need at least 2 questions")
     factors = [int(f) for f in args.scale.split(",") if f.strip()]

@@ -96,14 +96,48 @@ def _error_line(question: str, message: str) -> dict:
     return {"question": question, "answer": message, "abstained": True, "citations": [], "error": message}
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
+def stdin_questions(stream, limit_bytes: int):
+    """(question, error) per input line: undecodable or over-long lines give an error, never an exception,
+    and never hold more than ``limit_bytes`` of one line in memory."""
+    from qa.pipeline import MAX_QUESTION_CHARS
+
+    while True:
+        line = stream.readline(limit_bytes + 1)
+        if not line:
+            return
+        if len(line) > limit_bytes and not line.endswith(b"\n"):
+            while (rest := stream.readline(limit_bytes)) and not rest.endswith(b"\n"):
+                pass  # skip the rest of the over-long line
+            head = line[:120].decode("utf-8", "replace")
+            yield head + "…", (f"问题过长（超过 {limit_bytes} 字节，上限 {MAX_QUESTION_CHARS} 字）/ "
+                               f"the line is longer than {limit_bytes} bytes")
+            continue
+        line = line.rstrip(b"\r\n")
+        try:
+            yield line.decode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            yield line.decode("utf-8", "replace"), (f"这一行不是有效的 UTF-8 文本（第 {exc.start + 1} 字节）/ "
+                                                    f"this line is not valid UTF-8 (byte {exc.start + 1})")
+
+
+def _argv_text(text: str) -> str:
+    """A command-line argument as text; bytes that were not UTF-8 are refused with a clear message."""
     from qa.pipeline import QuestionError
+
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        raise QuestionError("问题不是有效的 UTF-8 文本 / the question is not valid UTF-8")
+    return text
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.pipeline import MAX_RAW_CHARS, QuestionError
 
     qa = _pipeline(args)
     if args.question == "-":
-        for line in sys.stdin:
-            question = line.rstrip("\r\n")
+        for question, error in stdin_questions(sys.stdin.buffer, 4 * MAX_RAW_CHARS):
             try:
+                if error:
+                    raise QuestionError(error)
                 record = qa.ask(question, k=args.k, dept=args.dept).to_json()
             except QuestionError as exc:
                 record = _error_line(question, str(exc))
@@ -111,9 +145,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
                 sys.stdout.flush()
             else:
-                print(f"Q: {question}\n{record['answer']}\n")
+                print(f"Q: {question}\n{record['answer']}\n", flush=True)
         return 0
-    answer = qa.ask(args.question, k=args.k, dept=args.dept)
+    answer = qa.ask(_argv_text(args.question), k=args.k, dept=args.dept)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
@@ -123,7 +157,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     qa = _pipeline(args)
-    hits = qa.search(args.question, k=args.k, dept=args.dept)
+    hits = qa.search(_argv_text(args.question), k=args.k, dept=args.dept)
     for rank, hit in enumerate(hits, 1):
         c = hit.chunk
         print(f"{rank:2d}. {hit.score:.4f}  dense {hit.dense:.3f}  bm25 {hit.keyword:.2f}  {c.dept} {c.item_label}  {c.id}")

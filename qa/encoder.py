@@ -68,6 +68,21 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def onnx_threads() -> int:
+    """Threads for one ONNX Runtime inference: ``REPORT_QA_ONNX_THREADS``, else the CPUs this process
+    may use (at most 4: a short query gains nothing beyond that)."""
+    value = os.environ.get("REPORT_QA_ONNX_THREADS", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"REPORT_QA_ONNX_THREADS must be a positive integer, not {value!r}")
+        return int(value)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
 class OnnxEncoder:
     """onnxruntime + tokenizers over a folder written by ``export_onnx``."""
 
@@ -86,7 +101,12 @@ class OnnxEncoder:
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        # One intra-op pool sized for the machine, no inter-op pool, and no spinning: the API runs
+        # several questions at once from its thread pool, and spinning workers would steal the cores.
+        options.intra_op_num_threads = threads or onnx_threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.session = ort.InferenceSession(
             str(encoder_dir / config.get("onnx_file", ONNX_FILE)), options, providers=["CPUExecutionProvider"]

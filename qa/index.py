@@ -10,20 +10,30 @@
     aliases.json      alias -> department
     encoder/          ONNX export of the model + tokenizer (the query path)
 
-No pickle anywhere. ``save`` writes a temporary folder and renames it into
-place, so an interrupted build leaves the previous index (or none), never a
-half-written one. ``load`` refuses an index whose manifest does not match
-the corpus, model or code it is asked to serve.
+No pickle anywhere. ``save`` writes a temporary folder, renames it to a
+versioned sibling ``.index.v-<time>-<pid>-<random>`` and then points ``index`` (a
+symlink) at it with one ``os.replace``: a build killed at any moment leaves
+the previous index (or none), never a half-written one, and a running app
+sees the new index appear in one step (it reloads it, see qa/pipeline.py).
+The next build removes what killed builds left behind (``.index.tmp-*``,
+``.encoder-*``, old versions). ``load`` verifies the manifest's schema, the
+size and sha256 of every file it lists (once, at load), the vector
+dimension and that no vector holds NaN or infinity, and refuses an index
+whose manifest does not match the corpus, model or code it is asked to
+serve; every refusal says how to fix it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 
@@ -33,7 +43,7 @@ from qa.config import ChunkingParams, Settings
 from qa.corpus import Chunk, Corpus, load_corpus, corpus_fingerprint, quoted_terms
 from qa.tokens import Tokenizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: files carry sha256 as well as size
 MANIFEST = "manifest.json"
 BM25_PARAMS = {"k1": 1.2, "b": 0.5}
 
@@ -67,7 +77,7 @@ class Manifest:
     departments: dict[str, int]
     built_at: str = ""
     build_seconds: float = 0.0
-    files: dict[str, int] = field(default_factory=dict)
+    files: dict[str, dict] = field(default_factory=dict)  # relative path -> {"size": bytes, "sha256": hex}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -98,10 +108,126 @@ def manifest_problems(manifest: Manifest, settings: Settings, model_sha256: str 
     return problems
 
 
-def damaged_files(directory: Path, manifest: Manifest) -> list[str]:
-    """Files the manifest lists that are missing or not the size it recorded."""
-    return [name for name, size in manifest.files.items()
-            if not (directory / name).is_file() or (directory / name).stat().st_size != size]
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def file_record(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def damaged_files(directory: Path, manifest: Manifest, check_hashes: bool = True) -> list[str]:
+    """Files the manifest lists that are missing, not the size it recorded or (``check_hashes``) whose
+    content does not hash to the recorded sha256; each entry is ``"<name> (<what is wrong>)"``."""
+    damaged = []
+    for name, record in manifest.files.items():
+        path = directory / name
+        if not path.is_file() or path.stat().st_size != record["size"]:
+            damaged.append(f"{name} (missing or truncated)")
+        elif check_hashes and file_sha256(path) != record["sha256"]:
+            damaged.append(f"{name} (corrupted: its sha256 differs from the manifest)")
+    return damaged
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MANIFEST_TYPES = {"format_version": int, "model_id": str, "model_path": str, "model_sha256": str, "dim": int,
+                   "corpus_sha256": str, "chunking": dict, "encoder": dict, "bm25": dict, "libraries": dict,
+                   "sources": list, "chunk_count": int, "departments": dict, "built_at": str,
+                   "build_seconds": (int, float), "files": dict}
+
+
+def manifest_schema_problems(data: object) -> list[str]:
+    """What is wrong with a parsed manifest.json (empty when it can be trusted as a description)."""
+    if not isinstance(data, dict):
+        return ["it is not a JSON object"]
+    problems = []
+    required = [f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING]
+    problems += [f"{name!r} is missing" for name in required if name not in data]
+    for name, kind in _MANIFEST_TYPES.items():
+        if name in data and (not isinstance(data[name], kind) or isinstance(data[name], bool)):
+            problems.append(f"{name!r} has the wrong type ({type(data[name]).__name__})")
+    if problems:
+        return problems
+    if data["dim"] <= 0 or data["chunk_count"] < 0:
+        problems.append("'dim' and 'chunk_count' must be positive")
+    files = data.get("files")
+    if not files:
+        problems.append("'files' must be a non-empty object of file -> {size, sha256}")
+        return problems
+    for name, record in files.items():
+        parts = Path(name).parts
+        if not parts or Path(name).is_absolute() or ".." in parts:
+            problems.append(f"file name {name!r} is not a path inside the index")
+        elif not (isinstance(record, dict) and isinstance(record.get("size"), int) and record["size"] >= 0
+                  and isinstance(record.get("sha256"), str) and _SHA256.fullmatch(record["sha256"])):
+            problems.append(f"the record of {name!r} is not {{size, sha256}}")
+    for name in REQUIRED_FILES:
+        if name not in files:
+            problems.append(f"{name!r} is not listed in 'files'")
+    return problems
+
+
+def vector_problems(manifest: Manifest, dense, clause_vectors: np.ndarray, clause_rows: int) -> list[str]:
+    """Dimension, row counts and finiteness of the loaded vectors."""
+    problems = []
+    if dense.d != manifest.dim:
+        problems.append(f"dense.faiss has dimension {dense.d}, the manifest says {manifest.dim}")
+    if clause_vectors.ndim != 2 or clause_vectors.shape != (clause_rows, manifest.dim):
+        problems.append(f"clauses.npy has shape {clause_vectors.shape}, expected ({clause_rows}, {manifest.dim})")
+    elif not np.isfinite(clause_vectors).all():
+        problems.append("clauses.npy holds NaN or infinite values")
+    if not problems and dense.ntotal and not np.isfinite(dense.reconstruct_n(0, dense.ntotal)).all():
+        problems.append("dense.faiss holds NaN or infinite values")
+    return problems
+
+
+# ------------------------------------------------------------ atomic replacement and stale temporaries
+
+REQUIRED_FILES = ("chunks.jsonl", "dense.faiss", "clauses.npy", "aliases.json", "keyword/userdict.json")
+_TEMPORARY = re.compile(r"^\.(?:encoder|.+\.(?:tmp|old|link))-(\d+)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_temporaries(directory: Path, keep_versions: int = 1) -> list[str]:
+    """Delete what killed builds left next to ``directory`` (``.index.tmp-*``, ``.index.link-*``,
+    ``.encoder-*`` … of processes no longer running) and all versions but the current one and the
+    ``keep_versions`` newest others. Returns the names removed."""
+    directory = Path(os.path.abspath(directory))
+    parent = directory.parent
+    if not parent.is_dir():
+        return []
+    removed = []
+    for path in parent.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if match and (path.name.startswith((f".{directory.name}.", ".encoder-"))) and not _pid_alive(int(match[1])):
+            _remove(path)
+            removed.append(path.name)
+    current = os.readlink(directory) if directory.is_symlink() else None
+    versions = sorted((p for p in parent.glob(f".{directory.name}.v-*") if p.name != current),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in versions[keep_versions:]:
+        _remove(path)
+        removed.append(path.name)
+    return removed
 
 
 def _user_words(corpus: Corpus) -> list[str]:
@@ -112,25 +238,36 @@ def _user_words(corpus: Corpus) -> list[str]:
 
 
 def _write_atomic(directory: Path, write) -> None:
-    """Call ``write(tmp_dir)`` and move the result to ``directory`` in one rename."""
-    directory = directory.resolve()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
-    old = directory.parent / f".{directory.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Call ``write(tmp_dir)``, rename the result to a new version and point ``directory`` (a symlink)
+    at it with one ``os.replace``."""
+    directory = Path(os.path.abspath(directory))  # not resolve(): that would follow the current link
+    parent, pid = directory.parent, os.getpid()
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(directory)
+    tmp = parent / f".{directory.name}.tmp-{pid}"
+    link = parent / f".{directory.name}.link-{pid}"
+    version = parent / f".{directory.name}.v-{time.strftime('%Y%m%d-%H%M%S')}-{pid}-{secrets.token_hex(3)}"
+    _remove(tmp)
+    _remove(link)
     try:
         tmp.mkdir()
         write(tmp)
-        if directory.exists():
-            os.replace(directory, old)
-        os.replace(tmp, directory)
+        os.replace(tmp, version)
+        os.symlink(version.name, link)
+        if directory.is_dir() and not directory.is_symlink():
+            # An index from before versioned folders: moved aside once (the next build deletes it).
+            os.replace(directory, parent / f".{directory.name}.v-legacy-{pid}")
+        os.replace(link, directory)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(tmp)
+        _remove(link)
+    remove_stale_temporaries(directory)
 
 
 class ReportIndex:
     """Chunks with their dense and keyword indexes. Build with ``build``, then ``save`` / ``load``."""
+
+    directory: Path | None = None  # the (resolved) folder ``load`` read
 
     def __init__(self, chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest):
         self.chunks: list[Chunk] = chunks
@@ -226,7 +363,7 @@ class ReportIndex:
             if encoder_dir is not None:
                 shutil.copytree(encoder_dir, tmp / "encoder")
             self.manifest.files = {
-                str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()
+                str(p.relative_to(tmp)): file_record(p) for p in sorted(tmp.rglob("*")) if p.is_file()
             }
             (tmp / MANIFEST).write_text(self.manifest.to_json(), encoding="utf-8")
 
@@ -240,9 +377,15 @@ class ReportIndex:
                 f"no index at {directory} (no {MANIFEST}). Build it: `python -m qa build` (or `make setup`)."
             )
         try:
-            return Manifest(**json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, TypeError) as exc:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
             raise IndexUnusable(f"{path} is unreadable ({exc}). Rebuild: `python -m qa build`.") from exc
+        problems = manifest_schema_problems(data)
+        if problems:
+            raise IndexUnusable(f"{path} is not a valid index manifest: {'; '.join(problems[:5])}. "
+                                "Rebuild: `python -m qa build`.")
+        known = {f.name for f in fields(Manifest)}
+        return Manifest(**{k: v for k, v in data.items() if k in known})  # newer keys: ignored
 
     @classmethod
     def load(cls, directory: Path, settings: Settings | None = None, model_sha256: str | None = None) -> "ReportIndex":
@@ -250,6 +393,7 @@ class ReportIndex:
         import bm25s
         import faiss
 
+        directory = Path(directory).resolve()  # one version throughout, even if a build swaps it meanwhile
         manifest = cls.read_manifest(directory)
         if settings is not None:
             problems = manifest_problems(manifest, settings, model_sha256)
@@ -259,8 +403,7 @@ class ReportIndex:
                 )
         damaged = damaged_files(directory, manifest)
         if damaged:
-            raise IndexUnusable(f"index file {directory / damaged[0]} is missing or truncated. "
-                                "Rebuild: `python -m qa build`.")
+            raise IndexUnusable(f"index file {directory / damaged[0]}. Rebuild: `python -m qa build`.")
         try:
             with open(directory / "chunks.jsonl", encoding="utf-8") as fh:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in fh if line.strip()]
@@ -269,12 +412,18 @@ class ReportIndex:
             bm25 = bm25s.BM25.load(str(directory / "keyword"), load_corpus=False)
             words = json.loads((directory / "keyword" / "userdict.json").read_text(encoding="utf-8"))
             aliases = json.loads((directory / "aliases.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+            tokenizer = Tokenizer(words["user_words"], words["canonical"])
+            index = cls(chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
             raise IndexUnusable(f"the index at {directory} is broken ({exc}). Rebuild: `python -m qa build`.") from exc
         if dense.ntotal != len(chunks) or len(chunks) != manifest.chunk_count:
             raise IndexUnusable(f"the index at {directory} is inconsistent (vectors vs chunks). Rebuild: `python -m qa build`.")
-        tokenizer = Tokenizer(words["user_words"], words["canonical"])
-        return cls(chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest)
+        problems = vector_problems(manifest, dense, clause_vectors, int(index.clause_offsets[-1]))
+        if problems:
+            raise IndexUnusable(f"the index at {directory} is broken: {'; '.join(problems)}. "
+                                "Rebuild: `python -m qa build`.")
+        index.directory = directory
+        return index
 
 
 def build_index(settings: Settings, progress: bool = True, quantize: bool = False) -> ReportIndex:
@@ -283,10 +432,11 @@ def build_index(settings: Settings, progress: bool = True, quantize: bool = Fals
     from qa.model import check_model_dir
 
     check_model_dir(settings.model_dir)
+    remove_stale_temporaries(settings.index_dir)
     corpus = load_corpus(settings.corpus_dir, settings.chunking)
     st_encoder = SentenceTransformerEncoder(settings.model_dir)
     index = ReportIndex.build(corpus, st_encoder, settings, progress=progress)
-    staging = settings.index_dir.resolve().parent / f".encoder-{os.getpid()}"
+    staging = Path(os.path.abspath(settings.index_dir)).parent / f".encoder-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         index.manifest.encoder = export_onnx(st_encoder, staging, quantize=quantize)

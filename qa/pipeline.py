@@ -6,22 +6,33 @@ load on first use, once, and are reused for every later question.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import threading
+import time
+import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa.answer import Answer, build_answer
 from qa.config import Settings
-from qa.index import ReportIndex
+from qa.index import MANIFEST, IndexUnusable, ReportIndex
 from qa.notices import scope_notices
 from qa.retrieve import MODES, Hit, Retriever, find_departments
 from qa.smalltalk import small_talk_reply
 
-MAX_QUESTION_CHARS = 500
+MAX_QUESTION_CHARS = 500  # after normalisation and stripping
+MAX_RAW_CHARS = 20 * MAX_QUESTION_CHARS  # before: longer input is refused without being looked at
 MAX_K = 20
 # Shown in the help text small talk gets (see qa/smalltalk.py); the chat UI shows them as examples too.
 EXAMPLE_QUESTIONS = ["城管局在垃圾分类上做什么", "哪些部门提到了重要窗口", "让外迁的企业回来", "城中村改造什么时候全部完成"]
+MAX_HISTORY_TURNS = 50
+MAX_ANSWER_CHARS = 20_000  # an earlier answer quoted back in ``history``
+RELOAD_CHECK_SECONDS = 1.0  # how often a running ReportQA looks for a rebuilt index
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _FOLLOWUP = re.compile(r"^(那|那么|那个|还有|另外|再|它|他们|其|该局)|[呢吗么]\s*[？?]?\s*$")
 
 
@@ -37,18 +48,52 @@ class Turn:
     answer: str = ""
 
 
+def normalise_text(text: str) -> str:
+    """Text any later step can handle: lone surrogates (undecodable bytes, ``"\\ud800"`` in JSON) become
+    U+FFFD, control characters and line breaks become spaces, then Unicode NFC. Linear in ``len(text)``."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
+    return unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+
+
+def _too_long(what: str, length: int, limit: int) -> QuestionError:
+    return QuestionError(f"{what[0]}过长（{length} 字，上限 {limit} 字）/ "
+                         f"{what[1]} is too long ({length} characters, limit {limit})")
+
+
 def validate_question(question: object) -> str:
     if not isinstance(question, str):
         raise QuestionError("问题必须是文本 / the question must be a string")
-    question = question.strip()
+    if len(question) > MAX_RAW_CHARS:
+        raise _too_long(("问题", "the question"), len(question), MAX_QUESTION_CHARS)
+    question = normalise_text(question).strip()
     if not question:
         raise QuestionError("问题不能为空 / the question is empty")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(
-            f"问题过长（{len(question)} 字，上限 {MAX_QUESTION_CHARS} 字）/ "
-            f"the question is too long ({len(question)} characters, limit {MAX_QUESTION_CHARS})"
-        )
+        raise _too_long(("问题", "the question"), len(question), MAX_QUESTION_CHARS)
     return question
+
+
+def validate_history(history: object) -> list[Turn]:
+    """At most ``MAX_HISTORY_TURNS`` turns, each question and answer bounded and normalised."""
+    if not history:
+        return []
+    if not isinstance(history, (list, tuple)) or not all(isinstance(t, Turn) for t in history):
+        raise QuestionError("对话历史格式错误 / history must be a list of turns")
+    if len(history) > MAX_HISTORY_TURNS:
+        raise QuestionError(f"对话历史过长（{len(history)} 轮，上限 {MAX_HISTORY_TURNS} 轮），请清空对话 / "
+                            f"history has {len(history)} turns, limit {MAX_HISTORY_TURNS}")
+    turns = []
+    for turn in history:
+        if not isinstance(turn.question, str) or not isinstance(turn.answer, str):
+            raise QuestionError("对话历史格式错误 / history turns hold text")
+        if len(turn.question) > MAX_RAW_CHARS or len(turn.answer) > MAX_ANSWER_CHARS:
+            raise _too_long(("对话历史", "a history turn"), max(len(turn.question), len(turn.answer)),
+                            MAX_QUESTION_CHARS if len(turn.question) > MAX_RAW_CHARS else MAX_ANSWER_CHARS)
+        question = normalise_text(turn.question).strip()
+        if len(question) > MAX_QUESTION_CHARS:
+            raise _too_long(("对话历史中的问题", "a history question"), len(question), MAX_QUESTION_CHARS)
+        turns.append(Turn(question, normalise_text(turn.answer)))
+    return turns
 
 
 def validate_k(k: object) -> int:
@@ -57,29 +102,115 @@ def validate_k(k: object) -> int:
     return k
 
 
+def _onnx_encoder(index: ReportIndex):
+    """The index's own ONNX query encoder (same version folder); any failure is an unusable index."""
+    from qa.encoder import OnnxEncoder
+
+    folder = Path(index.directory or "") / "encoder"
+    try:
+        encoder = OnnxEncoder(folder)
+        dim = encoder.encode(["维度检查"]).shape[1]
+    except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
+        raise IndexUnusable(f"the query encoder in {folder} cannot be loaded ({type(exc).__name__}: "
+                            f"{str(exc)[:300]}). Rebuild: `python -m qa build`.") from exc
+    if dim != index.manifest.dim:
+        raise IndexUnusable(f"the query encoder in {folder} gives {dim}-d vectors, the index holds "
+                            f"{index.manifest.dim}-d ones. Rebuild: `python -m qa build`.")
+    return encoder
+
+
 class ReportQA:
     """Question answering over one index. ``encoder="onnx"`` (default) or ``"sentence-transformers"``."""
 
     def __init__(self, settings: Settings | None = None, mode: str = "hybrid", encoder: str = "onnx",
-                 check_model: bool = True):
+                 check_model: bool = True, hot_reload: bool = True):
         if mode not in MODES:
             raise ValueError(f"unknown retriever {mode!r}; choose from {', '.join(MODES)}")
         self.settings = settings or Settings.from_env()
         self.mode = mode
         self.encoder_kind = encoder
         self.check_model = check_model
+        self.hot_reload = hot_reload
         self._retriever: Retriever | None = None
         self._lock = threading.Lock()
+        self._pin = threading.local()  # the retriever one request uses from start to end
+        self._stamp: tuple | None = None  # identity of the index the current retriever was loaded from
+        self._checked_at = 0.0
+        self._reloading = False
+        self.loaded_at = ""
+        self.reload_error = ""  # why the last rebuilt index was refused (the old one keeps serving)
 
-    # ------------------------------------------------------------ lazy loading
+    # ------------------------------------------------------------ lazy loading and hot reload
 
     @property
     def retriever(self) -> Retriever:
+        pinned = getattr(self._pin, "retriever", None)
+        if pinned is not None:
+            return pinned
         if self._retriever is None:
             with self._lock:
                 if self._retriever is None:
+                    self._stamp = self.index_stamp()
                     self._retriever = self._load()
+                    self.loaded_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        elif self.hot_reload:
+            self._check_for_new_index()
         return self._retriever
+
+    @contextmanager
+    def pinned(self):
+        """Use one retriever for a whole request: a hot reload swaps it for later requests only."""
+        if getattr(self._pin, "retriever", None) is not None:
+            yield self._pin.retriever
+            return
+        self._pin.retriever = self.retriever
+        try:
+            yield self._pin.retriever
+        finally:
+            self._pin.retriever = None
+
+    def index_stamp(self) -> tuple | None:
+        """Cheap identity of the index on disk: the ``current`` link target and the manifest's inode/mtime."""
+        directory = Path(self.settings.index_dir)
+        try:
+            target = os.readlink(directory) if directory.is_symlink() else ""
+            st = os.stat(directory / MANIFEST)
+        except OSError:
+            return None
+        return target, st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _check_for_new_index(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < RELOAD_CHECK_SECONDS or self._reloading:
+            return
+        self._checked_at = now
+        stamp = self.index_stamp()
+        if stamp is None or stamp == self._stamp:
+            return
+        with self._lock:
+            if self._reloading:
+                return
+            self._reloading = True
+        threading.Thread(target=self.reload, args=(stamp,), name="index-reload", daemon=True).start()
+
+    def reload(self, stamp: tuple | None = None) -> bool:
+        """Load the index on disk completely, then swap it in; on failure keep serving the old one."""
+        from qa.model import ModelMissingError
+
+        stamp = stamp or self.index_stamp()
+        try:
+            retriever = self._load()
+        except (IndexUnusable, ModelMissingError, OSError, ValueError) as exc:
+            self.reload_error = str(exc)
+            print(f"report-qa: rebuilt index refused, still serving the previous one: {exc}", file=sys.stderr)
+            with self._lock:
+                self._stamp, self._reloading = stamp, False
+            return False
+        with self._lock:
+            self._retriever, self._stamp, self._reloading = retriever, stamp, False
+            self.loaded_at, self.reload_error = time.strftime("%Y-%m-%dT%H:%M:%S%z"), ""
+        print(f"report-qa: switched to the index built {retriever.index.manifest.built_at}", file=sys.stderr)
+        return True
 
     def _load(self) -> Retriever:
         from qa.model import check_model_dir, weights_sha256
@@ -91,9 +222,7 @@ class ReportQA:
         index = ReportIndex.load(self.settings.index_dir, self.settings, model_sha)
         index.tokenizer.load()
         if self.encoder_kind == "onnx":
-            from qa.encoder import OnnxEncoder
-
-            encoder = OnnxEncoder(Path(self.settings.index_dir) / "encoder")
+            encoder = _onnx_encoder(index)
         else:
             from qa.encoder import SentenceTransformerEncoder
 
@@ -112,7 +241,9 @@ class ReportQA:
         """The canonical department for a name or alias; ``None`` for all. Unknown names raise."""
         if dept is None or not str(dept).strip() or str(dept).strip() in ("全部", "all"):
             return None
-        dept = str(dept).strip()
+        dept = normalise_text(str(dept)).strip()
+        if len(dept) > MAX_QUESTION_CHARS:
+            raise _too_long(("部门名", "the department"), len(dept), MAX_QUESTION_CHARS)
         if dept in self.index.departments:
             return dept
         if dept in self.index.aliases:
@@ -123,10 +254,13 @@ class ReportQA:
 
     def paragraph(self, chunk_id: str) -> dict:
         """The whole department section a chunk belongs to (lead-in and every item), for "read in full"."""
-        if chunk_id not in self.index.position:
-            raise QuestionError(f"未知段落：{chunk_id} / unknown passage id")
-        chunk = self.index.chunks[self.index.position[chunk_id]]
-        parts = [c for c in self.index.chunks if c.source == chunk.source and c.dept == chunk.dept]
+        with self.pinned() as retriever:
+            index = retriever.index
+            if not isinstance(chunk_id, str) or chunk_id not in index.position:
+                shown = normalise_text(str(chunk_id))[:200]
+                raise QuestionError(f"未知段落：{shown} / unknown passage id")
+            chunk = index.chunks[index.position[chunk_id]]
+            parts = [c for c in index.chunks if c.source == chunk.source and c.dept == chunk.dept]
         return {"id": chunk.id, "source": chunk.source, "dept": chunk.dept, "headline": chunk.headline,
                 "title": chunk.title, "items": [{"id": c.id, "item_no": c.item_no, "label": c.item_label,
                                                  "text": c.text} for c in parts]}
@@ -155,26 +289,28 @@ class ReportQA:
 
     def search(self, question: str, k: int = 10, dept: str | None = None) -> list[Hit]:
         question = validate_question(question)
-        return self.retriever.search(question, validate_k(k), self.check_dept(dept))
+        with self.pinned() as retriever:
+            return retriever.search(question, validate_k(k), self.check_dept(dept))
 
     def ask(self, question: str, k: int = 5, dept: str | None = None,
             history: list[Turn] | None = None) -> Answer:
         """Answer one question with at most ``k`` citations, or abstain."""
         asked = validate_question(question)
         k = validate_k(k)
-        dept = self.check_dept(dept)
+        history = validate_history(history)
         greeting = small_talk_reply(asked, EXAMPLE_QUESTIONS)
         if greeting:
             return Answer(asked, greeting, True, [], kind="greeting")
-        resolved = self.resolve_followup(asked, history)
-        retriever = self.retriever
-        query = retriever.analyze(resolved)
-        hits = retriever.search(query, k, dept)
-        answer = build_answer(query, hits, self.index)
-        answer.question = asked
-        if resolved != asked:
-            answer.understood_as = resolved
-        answer.notices = scope_notices(retriever, query, hits if not answer.abstained else [], dept)
+        with self.pinned() as retriever:
+            dept = self.check_dept(dept)
+            resolved = self.resolve_followup(asked, history)
+            query = retriever.analyze(resolved)
+            hits = retriever.search(query, k, dept)
+            answer = build_answer(query, hits, retriever.index)
+            answer.question = asked
+            if resolved != asked:
+                answer.understood_as = resolved
+            answer.notices = scope_notices(retriever, query, hits if not answer.abstained else [], dept)
         if answer.abstained:
             answer.kind = "abstained"
         return answer

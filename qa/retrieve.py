@@ -10,8 +10,10 @@ cross-department questions keeps one chunk per department.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -50,17 +52,21 @@ class Hit:
     index: int = -1  # position of the chunk in the index
 
 
+@lru_cache(maxsize=8)
+def _alias_pattern(aliases: tuple[str, ...]) -> re.Pattern:
+    """One alternation of every alias, longest first: at each position the longest alias wins."""
+    return re.compile("|".join(re.escape(a) for a in sorted(aliases, key=len, reverse=True)))
+
+
 def find_departments(text: str, aliases: dict[str, str]) -> list[str]:
-    """Departments named in ``text``, longest alias first, in order of appearance."""
-    found: list[tuple[int, str]] = []
-    masked = text
-    for alias in sorted(aliases, key=len, reverse=True):
-        pos = masked.find(alias)
-        while pos != -1:
-            found.append((pos, aliases[alias]))
-            masked = masked[:pos] + "\0" * len(alias) + masked[pos + len(alias):]
-            pos = masked.find(alias)
-    return list(dict.fromkeys(dept for _, dept in sorted(found)))
+    """Departments named in ``text`` (leftmost, longest alias first), in order of appearance.
+
+    One regex pass over ``text``: linear in its length, whatever the text repeats.
+    """
+    names = tuple(a for a in aliases if a)
+    if not names:
+        return []
+    return list(dict.fromkeys(aliases[m.group()] for m in _alias_pattern(names).finditer(text)))
 
 
 class Retriever:
@@ -77,18 +83,22 @@ class Retriever:
         self.dense_weight = dense_weight
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------ analysis
 
     def vector(self, text: str) -> np.ndarray:
-        """The question's vector, cached for repeated questions."""
-        if text in self._vectors:
-            self._vectors.move_to_end(text)
-            return self._vectors[text]
-        vec = self.encoder.encode([text])[0]
-        self._vectors[text] = vec
-        if len(self._vectors) > self._cache_size:
-            self._vectors.popitem(last=False)
+        """The question's vector, cached for repeated questions (thread-safe: the API answers in a thread pool)."""
+        with self._cache_lock:
+            cached = self._vectors.get(text)
+            if cached is not None:
+                self._vectors.move_to_end(text)
+                return cached
+        vec = self.encoder.encode([text])[0]  # outside the lock: encodes run in parallel
+        with self._cache_lock:
+            self._vectors[text] = vec
+            while len(self._vectors) > self._cache_size:
+                self._vectors.popitem(last=False)
         return vec
 
     def analyze(self, question: str) -> Query:

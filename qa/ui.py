@@ -50,6 +50,7 @@ def theme():
 
 def html_text(text: str) -> str:
     """Text inside an HTML block (where Markdown is not applied): escaped, line breaks kept."""
+    text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot reach the browser
     return html.escape(text, quote=True).replace("\r", "").replace("\n", "<br>")
 
 
@@ -200,12 +201,16 @@ def _ask_kwargs(qa: ReportQA, report: str | None) -> dict:
     return {}
 
 
+HISTORY_TURNS_SENT = 10  # well under MAX_HISTORY_TURNS (qa/pipeline.py)
+
+
 def respond(qa: ReportQA, question: str, messages: list, records: list, dept: str, k: int,
             feedback: FeedbackLog | None = None, report: str | None = None):
     """One chat turn: returns (textbox value, messages, records). A rejected question stays in the box."""
     messages = list(messages or [])
     records = list(records or [])
-    history = [Turn(r["question"], r["answer"]) for r in records]
+    # The recent turns carry a follow-up's context; a long chat never reaches the history limit.
+    history = [Turn(r["question"], r["answer"]) for r in records[-HISTORY_TURNS_SENT:]]
     try:
         answer = qa.ask(question, k=int(k), dept=None if dept in (None, ALL) else dept, history=history,
                         **_ask_kwargs(qa, report))

@@ -1,0 +1,213 @@
+"""HTTP hardening in front of the whole app (API, widget and the mounted Gradio UI): one ASGI wrapper.
+
+* **Closed routes**: Gradio's file, upload, proxy, stream and monitoring routes (the chat needs none of
+  them), traversal attempts and the project's private folders answer 403 before anything else runs.
+* **Body size**: a body over ``max_body_bytes`` is refused with 413 from its ``Content-Length`` alone,
+  before a byte of it is read; a body without one (chunked) is read up to the limit and no further.
+* **CORS exactly as configured**: without allowed origins no response carries any
+  ``Access-Control-*`` header (whatever Gradio adds is removed) and every preflight is refused; an
+  allowed origin gets ``Access-Control-Allow-Origin: <origin>`` on every response and its preflights
+  answered, never with credentials.
+* **Shutdown**: once ``SHUTDOWN.set()`` is called (app.py does it on SIGTERM), Gradio's heartbeat
+  streams see their client disconnect and end, so uvicorn's graceful shutdown is not held open by a
+  browser tab; requests in flight finish (up to uvicorn's ``timeout_graceful_shutdown``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from urllib.parse import unquote
+
+_BLOCKED_SEGMENTS = re.compile(
+    r"^(?:file|file=.*|upload|upload_progress|proxy=.*|stream|monitoring|process_recording|vibe-.*|runs|"
+    r"run-history|profiling|custom_component|dev|mcp)$")
+_PRIVATE = ("/.env", "/index", "/models", "/.git", "/logs")
+PREFLIGHT_MAX_AGE = "600"
+# An over-limit body up to this size is read and thrown away before the 413, so that a client still
+# sending it reads the answer instead of a reset connection; a bigger one gets the 413 and a close.
+MAX_DRAIN_BYTES = 64 << 20
+
+
+_HEARTBEAT = re.compile(r"/heartbeat/[^/]+/?$")
+
+
+class ShutdownSignal:
+    """Set from a signal handler, awaited inside the event loop."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def event(self) -> asyncio.Event:
+        if self._event is None:
+            self._event, self._loop = asyncio.Event(), asyncio.get_running_loop()
+            if self.is_set:
+                self._event.set()
+        return self._event
+
+    def set(self) -> None:
+        self.is_set = True
+        if self._loop is not None and self._event is not None:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+
+SHUTDOWN = ShutdownSignal()
+
+
+def _until_shutdown(receive):
+    """``receive`` that reports a disconnect once the server shuts down."""
+    async def receive_or_shutdown():
+        stop = SHUTDOWN.event()
+        if stop.is_set():
+            return {"type": "http.disconnect"}
+        message, stopped = asyncio.ensure_future(receive()), asyncio.ensure_future(stop.wait())
+        done, pending = await asyncio.wait({message, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return message.result() if message in done else {"type": "http.disconnect"}
+    return receive_or_shutdown
+
+
+def blocked_path(path: str, root_path: str = "") -> bool:
+    """Gradio's file routes and monitoring, traversal attempts and private folders."""
+    decoded = path
+    for _ in range(3):  # %252e%252e → %2e%2e → ..
+        decoded = unquote(decoded)
+    lowered = decoded.lower().replace("\\", "/")
+    if root_path and lowered.startswith(root_path.lower() + "/"):
+        lowered = lowered[len(root_path):]
+    if "file=" in lowered or "/../" in lowered or lowered.endswith("/..") or "/./" in lowered:
+        return True
+    if lowered.startswith("/.env") or any(lowered == p or lowered.startswith(p + "/") for p in _PRIVATE):
+        return True
+    segments = [s for s in lowered.split("/") if s]
+    if segments[:1] == ["gradio_api"]:
+        segments = segments[1:]
+    return bool(segments) and bool(_BLOCKED_SEGMENTS.match(segments[0]))
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _send_plain(send, status: int, body: bytes, content_type: bytes, extra: list | None = None) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())] + (extra or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive) -> bool:
+    """Read a request body to its end, keeping none of it; False if the client went away."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+def too_large_body(limit: int) -> bytes:
+    mb = limit / 2**20
+    return json.dumps({"detail": f"请求体过大（上限 {mb:g} MB）/ request body too large (limit {mb:g} MB)"},
+                      ensure_ascii=False).encode()
+
+
+class Gate:
+    """Wrap an ASGI app with the route block list, the body size limit and the CORS policy."""
+
+    def __init__(self, app, cors_origins: list[str], max_body_bytes: int, root_path: str = ""):
+        self.app = app
+        self.origins = set(cors_origins)
+        self.max_body_bytes = max_body_bytes
+        self.root_path = root_path.rstrip("/")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket" and blocked_path(scope.get("path", ""), self.root_path):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await self.app(scope, receive, send)
+            return
+        if blocked_path(scope.get("path", ""), self.root_path):
+            await _send_plain(send, 403, b"Forbidden", b"text/plain; charset=utf-8")
+            return
+        origin = _header(scope, b"origin")
+        allowed = origin is not None and origin in self.origins
+        if scope["method"] == "OPTIONS" and origin is not None and _header(scope, b"access-control-request-method"):
+            await self._preflight(send, origin if allowed else None)
+            return
+        receive = await self._bounded(scope, receive, send, allowed and origin)
+        if receive is None:
+            return
+        if _HEARTBEAT.search(scope.get("path", "")):
+            receive = _until_shutdown(receive)
+        await self.app(scope, receive, self._cors_send(send, origin if allowed else None))
+
+    async def _preflight(self, send, origin: str | None) -> None:
+        if origin is None:
+            await _send_plain(send, 400, b"CORS preflight refused: origin not allowed", b"text/plain; charset=utf-8",
+                              [(b"vary", b"Origin")])
+            return
+        await _send_plain(send, 200, b"OK", b"text/plain; charset=utf-8", [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-methods", b"GET, POST"),
+            (b"access-control-allow-headers", b"Content-Type"),
+            (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
+            (b"vary", b"Origin"),
+        ])
+
+    def _cors_send(self, send, origin: str | None):
+        async def cors_send(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if not k.lower().startswith(b"access-control-")]
+                if origin is not None:
+                    headers += [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+                message = {**message, "headers": headers}
+            await send(message)
+        return cors_send
+
+    async def _bounded(self, scope, receive, send, cors_origin):
+        """``receive`` for a body within the limit; ``None`` after answering 413."""
+        extra = [(b"connection", b"close")]
+        if cors_origin:
+            extra.append((b"access-control-allow-origin", cors_origin.encode("latin-1")))
+        length = _header(scope, b"content-length")
+        if length is not None:
+            if not length.strip().isdigit() or int(length) > self.max_body_bytes:
+                if length.strip().isdigit() and int(length) <= MAX_DRAIN_BYTES and await _drain(receive):
+                    extra = extra[1:]  # read to the end: the connection stays usable, the client sees the 413
+                await _send_plain(send, 413, too_large_body(self.max_body_bytes), b"application/json", extra)
+                return None
+            return receive
+        if _header(scope, b"transfer-encoding") is None:
+            return receive
+        # Chunked: read up to the limit, then replay what was read to the app.
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive  # the client went away: let the app see the disconnect
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                await _send_plain(send, 413, too_large_body(self.max_body_bytes), b"application/json", extra)
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        return replay
