@@ -161,9 +161,9 @@ class PipelineSystem(System):
         seconds = time.perf_counter() - t0
         if answer.abstained:  # rank anyway, so ranking metrics do not depend on abstention
             hits = self.qa.retriever.search(question, depth)
-            cites = [(h.chunk.id, h.chunk.dept, h.chunk.text) for h in hits]
-        else:
-            cites = [(c.id, c.dept, c.text) for c in answer.citations]
+            cites = [(h.chunk.id, h.chunk.dept or h.chunk.title, h.chunk.text) for h in hits]
+        else:  # a passage outside any department (a report's opening) is matched by its report's title
+            cites = [(c.id, c.dept or c.report, c.text) for c in answer.citations]
         return Ranked(cites, answer.abstained, seconds)
 
     def count_relevant(self, gold: GoldQuestion) -> int:
