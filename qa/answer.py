@@ -246,10 +246,10 @@ def _answer_hits(query: Query, hits: list[Hit]) -> list[int]:
             seen.add(key)
             chosen.append(n)
         return chosen[:5] or [0]
-    if len(query.depts) == 1 and not query.reports:
+    if len(query.hard_depts) == 1 and not query.reports:
         chosen, seen = [], set()
         for n, hit in enumerate(hits):
-            if hit.chunk.dept == query.depts[0] and hit.chunk.report not in seen:
+            if hit.chunk.dept == query.hard_depts[0] and hit.chunk.report not in seen:
                 seen.add(hit.chunk.report)
                 chosen.append(n)
         if len(chosen) > 1:

@@ -96,7 +96,7 @@ class ReportInfo:
     @property
     def label(self) -> str:
         """How an answer names the report: its title, with the district in front when the title lacks it."""
-        if self.district and self.district not in self.title and self.district[:-1] not in self.title:
+        if self.district and self.district not in self.title:
             return f"{self.district}·{self.title}"
         return self.title
 

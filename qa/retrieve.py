@@ -233,9 +233,9 @@ class Retriever:
         index = self.index
         if query.multi or (len(query.depts) > 1 and not dept):
             order = _one_per_department(order, index.dept_key, index.chunks)
-        elif (query.depts or dept) and not report and len(set(index.report_of[order[:50]])) > 1:
+        elif (query.hard_depts or dept) and not report and len(set(index.report_of[order[:50]])) > 1:
             # One department named, several reports have it: the best passage of each report first.
-            named = [dept] if dept else query.depts
+            named = [dept] if dept else query.hard_depts
             order = _one_per_report(order, index.report_of, index.dept_of, named, k)
         return [Hit(index.chunks[i], float(fused[i]), float(dense[i]), float(keyword[i]), i) for i in order[:k]]
 
