@@ -162,7 +162,8 @@ def _clause_text(hit: Hit, span: tuple[int, int]) -> str:
 
 def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     """Compose the answer from ``hits`` (already ranked), or abstain."""
-    evidence = gather_evidence(query, hits, index.corpus_text)
+    corpus_text = index.corpus_text_of(query.reports) if hasattr(index, "corpus_text_of") else index.corpus_text
+    evidence = gather_evidence(query, hits, corpus_text)
     if should_abstain(query, evidence, hits):
         return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
                       query.unknown_depts or evidence.missing)

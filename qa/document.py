@@ -62,8 +62,9 @@ class Chunk:
         """What the embedding model sees: the department (or the nearest heading), then the item."""
         if self.kind == "overview" or not params.index_with_context:
             return self.text
-        if not self.dept:
-            return f"{self.headline}：{self.text}" if self.headline else self.text
+        if not self.dept:  # the heading path (二、2024年工作安排 （一）…): which year, which part
+            headings = " ".join(h for h in self.section if h != self.item_label)
+            return f"{headings}：{self.text}" if headings else self.text
         return self.index_text(params) if params.dense_with_headline else f"{self.dept}：{self.text}"
 
     def to_dict(self) -> dict:

@@ -41,14 +41,21 @@ class GoldQuestion:
     must: list[str] = field(default_factory=list)
     multi: list[str] = field(default_factory=list)
     line: int = 0
+    report: str = ""  # the report (file stem) the answer must come from, in a library of several
+    reports: list[str] = field(default_factory=list)  # "cross": each of these reports must be cited
 
-    def relevant(self, dept: str, text: str) -> bool:
-        return dept in self.dept and (not self.must or any(m in text for m in self.must))
+    def relevant(self, dept: str, text: str, passage_id: str = "") -> bool:
+        in_report = not self.report or not passage_id or passage_id.startswith(f"{self.report}/")
+        dept_ok = not self.dept or dept in self.dept
+        return in_report and dept_ok and (not self.must or any(m in text for m in self.must))
 
     @property
     def expected(self) -> str:
         if self.kind == "dept":
-            return f"{'/'.join(self.dept)} ∋ {'|'.join(self.must) or '*'}"
+            where = f"{self.report}: " if self.report else ""
+            return f"{where}{'/'.join(self.dept) or '*'} ∋ {'|'.join(self.must) or '*'}"
+        if self.kind == "cross":
+            return f"{'/'.join(self.dept)} from each of " + "、".join(self.reports)
         if self.kind == "multi":
             return "all of " + "、".join(self.multi)
         return "abstain"
@@ -70,10 +77,12 @@ def parse_gold_line(text: str, where: str) -> GoldQuestion:
     q = obj.get("q")
     if not isinstance(q, str) or not q.strip():
         raise GoldSetError(f'{where}: "q" must be a non-empty string')
+    if "must" in obj and "dept" not in obj and "report" in obj:
+        obj = dict(obj, dept=[])  # a passage of a report without departments (a work report)
     kinds = [k for k in ("dept", "multi", "none") if k in obj]
     if len(kinds) != 1:
         raise GoldSetError(f'{where}: give exactly one of "dept" (with "must"), "multi" or "none"; found {kinds or "none of them"}')
-    unknown = set(obj) - {"q", "dept", "must", "multi", "none", "note", "id"}
+    unknown = set(obj) - {"q", "dept", "must", "multi", "none", "note", "id", "type", "report", "reports", "history"}
     if unknown:
         raise GoldSetError(f"{where}: unknown field(s) {sorted(unknown)}")
     kind = kinds[0]
@@ -84,7 +93,13 @@ def parse_gold_line(text: str, where: str) -> GoldQuestion:
     if kind == "multi":
         return GoldQuestion(q.strip(), "multi", multi=_str_list(obj["multi"], where, "multi"))
     must = _str_list(obj["must"], where, "must") if "must" in obj else []
-    return GoldQuestion(q.strip(), "dept", dept=_str_list(obj["dept"], where, "dept"), must=must)
+    dept = _str_list(obj["dept"], where, "dept") if obj["dept"] or "report" not in obj else []
+    if "reports" in obj:
+        return GoldQuestion(q.strip(), "cross", dept=dept, reports=_str_list(obj["reports"], where, "reports"))
+    report = obj.get("report", "")
+    if not isinstance(report, str):
+        raise GoldSetError(f'{where}: "report" must be a file stem (string)')
+    return GoldQuestion(q.strip(), "dept", dept=dept, must=must, report=report)
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
@@ -167,7 +182,7 @@ class PipelineSystem(System):
         return Ranked(cites, answer.abstained, seconds)
 
     def count_relevant(self, gold: GoldQuestion) -> int:
-        return sum(gold.relevant(c.dept, c.text) for c in self.qa.index.chunks)
+        return sum(gold.relevant(c.dept or c.title, c.text, c.id) for c in self.qa.index.chunks)
 
 
 def evaluate_system(system: System, gold: list[GoldQuestion], ks: tuple[int, ...] = KS,
@@ -183,8 +198,11 @@ def evaluate_system(system: System, gold: list[GoldQuestion], ks: tuple[int, ...
                "top": [f"{d} · {' '.join(t.split())[:40]}" for _, d, t in ranked.citations[:3]], "seconds": round(ranked.seconds, 5),
                "cited_chars": sum(len(t) for _, _, t in ranked.citations[:5]) / max(len(ranked.citations[:5]), 1)}
         if g.kind == "dept":
-            relevance = [g.relevant(d, t) for _, d, t in ranked.citations]
+            relevance = [g.relevant(d, t, cid) for cid, d, t in ranked.citations]
             row.update(rank_metrics(relevance, system.count_relevant(g), ks))
+        elif g.kind == "cross":  # a department several reports have: each report among the top 5
+            found = {cid.split("/")[0] for cid, d, _ in ranked.citations[:5] if d in g.dept}
+            row["reports@5"] = sum(r in found for r in g.reports) / len(g.reports)
         elif g.kind == "multi":
             found = {d for _, d, _ in ranked.citations[:5]}
             row["recall@5"] = sum(d in found for d in g.multi) / len(g.multi)
@@ -196,6 +214,7 @@ def summarize(rows: list[dict], latencies: list[float], ks: tuple[int, ...] = KS
     single = [r for r in rows if r["kind"] == "dept"]
     multi = [r for r in rows if r["kind"] == "multi"]
     none = [r for r in rows if r["kind"] == "none"]
+    cross = [r for r in rows if r["kind"] == "cross"]
     answerable = [r for r in rows if r["kind"] != "none"]
     mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None  # noqa: E731
     abstained = [r for r in rows if r["abstained"]]
@@ -206,6 +225,7 @@ def summarize(rows: list[dict], latencies: list[float], ks: tuple[int, ...] = KS
         "ndcg@10": mean([r["ndcg@10"] for r in single]),
         "multi_recall@5": mean([r["recall@5"] for r in multi]),
         "multi_all@5": mean([float(r["recall@5"] == 1.0) for r in multi]),
+        "cross_all@5": mean([float(r["reports@5"] == 1.0) for r in cross]),
         "abstain_precision": round(correct / len(abstained), 4) if abstained else None,
         "abstain_recall": round(correct / len(none), 4) if none else None,
         "abstained_unanswerable": f"{correct}/{len(none)}",
@@ -213,7 +233,7 @@ def summarize(rows: list[dict], latencies: list[float], ks: tuple[int, ...] = KS
         "mean_cited_chars": mean([r["cited_chars"] for r in single]),
         "latency_p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "latency_p95_ms": round(percentile(latencies, 95) * 1000, 2),
-        "n_single": len(single), "n_multi": len(multi), "n_none": len(none),
+        "n_single": len(single), "n_multi": len(multi), "n_none": len(none), "n_cross": len(cross),
     })
     return metrics
 
@@ -223,6 +243,7 @@ def misses(result: dict) -> list[dict]:
     for r in result["questions"]:
         missed = (
             (r["kind"] == "dept" and not r["hit@1"]) or (r["kind"] == "multi" and r["recall@5"] < 1)
+            or (r["kind"] == "cross" and r["reports@5"] < 1)
             or (r["kind"] == "none") != r["abstained"]
         )
         if missed:
@@ -233,7 +254,7 @@ def misses(result: dict) -> list[dict]:
 
 # ---------------------------------------------------------------- reports
 
-TABLE_METRICS = ("mrr", "ndcg@10", "multi_recall@5", "abstain_precision", "abstain_recall", "false_abstentions",
+TABLE_METRICS = ("mrr", "ndcg@10", "multi_recall@5", "cross_all@5", "abstain_precision", "abstain_recall", "false_abstentions",
                  "mean_cited_chars", "latency_p50_ms", "latency_p95_ms")
 
 
@@ -353,8 +374,33 @@ def add_parser(sub, add_paths) -> None:
     p.add_argument("--k", default="1,3,5,10", help="hit@k cut-offs, comma-separated (1-20)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--library", type=Path, action="append", default=[], metavar="DIR",
+                   help="add the reports of DIR (repeatable) to the corpus: a temporary index is built over "
+                        "both and evaluated, e.g. --library eval/library --questions eval/library-questions.jsonl")
     add_paths(p)
     p.set_defaults(func=cmd_eval)
+
+
+def library_settings(settings, folders: list[Path], tmp: Path):
+    """Settings for a temporary index over the corpus plus the reports in ``folders`` (built here)."""
+    import shutil
+    from dataclasses import replace
+
+    from qa.corpus import corpus_files
+    from qa.index import build_index
+
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for folder in [settings.corpus_dir, *folders]:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--library {folder}: no such folder")
+        for path in corpus_files(Path(folder)):
+            shutil.copy(path, corpus / path.name)
+    if (settings.corpus_dir / "aliases.json").is_file():
+        shutil.copy(settings.corpus_dir / "aliases.json", corpus / "aliases.json")
+    library = replace(settings, corpus_dir=corpus, index_dir=tmp / "index")
+    build_index(library, progress=False)
+    return library
 
 
 def cmd_eval(args) -> int:
@@ -366,7 +412,11 @@ def cmd_eval(args) -> int:
     except ValueError:
         print(f"error: --k takes integers, e.g. 1,3,5,10 (got {args.k!r})", file=sys.stderr)
         return 2
-    report = run_eval(args.questions, names, _settings(args), args.out, progress=not args.no_progress, ks=ks)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="qa-library-") as tmp:
+        settings = library_settings(_settings(args), args.library, Path(tmp)) if args.library else _settings(args)
+        report = run_eval(args.questions, names, settings, args.out, progress=not args.no_progress, ks=ks)
     summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
     print(markdown_table(summary))
     for name, rows in report["misses"].items():

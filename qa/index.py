@@ -162,6 +162,7 @@ class ReportIndex:
         self.directory = directory
         self.corpus: Corpus | None = None  # set by build_index: the build summary
         self.corpus_text = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in chunks).lower()
+        self._report_texts: dict[tuple[str, ...], str] = {}
 
     # ------------------------------------------------------------ build
 
@@ -315,6 +316,17 @@ class ReportIndex:
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise IndexUnusable(f"the index at {directory} has no readable {REPORTS_FILE} ({exc}). "
                                 "Rebuild: `python -m qa build`.") from exc
+
+    def corpus_text_of(self, report_ids: list[str] | None) -> str:
+        """``corpus_text`` of some reports only (all when ``report_ids`` is empty): the evidence a question
+        confined to those reports is judged on."""
+        if not report_ids or len(self.reports) <= 1:
+            return self.corpus_text
+        key = tuple(sorted(report_ids))
+        if key not in self._report_texts:
+            self._report_texts[key] = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in self.chunks
+                                                 if c.report in key).lower()
+        return self._report_texts[key]
 
     def report_text(self, report_id: str) -> str:
         """A report's extracted text (read from ``texts/`` on first use)."""

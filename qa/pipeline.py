@@ -202,6 +202,8 @@ class ReportQA:
         resolved = self.resolve_followup(asked, history)
         retriever = self.retriever
         query = retriever.analyze(resolved)
+        if report:
+            query.reports = [report]  # the chosen report: search and evidence are confined to it
         hits = retriever.search(query, k, dept, report)
         answer = build_answer(query, hits, self.index)
         answer.question = asked

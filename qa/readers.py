@@ -113,7 +113,7 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str]:
         except (UnicodeDecodeError, LookupError):
             continue
         if _looks_chinese(text):
-            return text, encoding
+            return text, codecs.lookup(encoding).name
     raise CorpusError(f"{name}: unknown text encoding (not UTF-8, GB18030/GBK or UTF-16); save it as UTF-8")
 
 
@@ -288,7 +288,8 @@ def rejoin_lines(pages: list[list[str]]) -> str:
     for n, line in enumerate(lines):
         current += line
         nxt = lines[n + 1] if n + 1 < len(lines) else ""
-        is_full = _width(line) >= 0.85 * full
+        # a line that reaches the page width continues; one shorter by more than a character ends a paragraph
+        is_full = _width(line) >= max(full - 1.5, 0.85 * full)
         heading_like = bool(_STARTS_BLOCK.match(line)) and not is_full and not line.endswith(tuple(_SENTENCE_END))
         if not nxt or not is_full or heading_like or _STARTS_BLOCK.match(nxt) and line.endswith(tuple(_SENTENCE_END)):
             paragraphs.append(current)

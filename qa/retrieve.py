@@ -145,6 +145,10 @@ class Retriever:
         dept_reports = {d: ids for d, ids in own.items() if d not in shared}
         reports, prefer = named_reports(question, index.reports) if len(index.reports) > 1 else ([], [])
         terms = index.tokenizer.content_terms(question)
+        if reports or prefer:  # 滨河区 / 临江 name a report, like a department name they are no topic word
+            names = {r.district for r in index.reports if r.district} | \
+                {r.district[:-1] for r in index.reports if len(r.district) >= 3}
+            terms = [t for t in terms if t not in names]
         unknown = [] if depts else [
             w for w in terms if _ORG_SUFFIX.match(w) and w not in index.corpus_text
         ]

@@ -10,7 +10,7 @@ from qa.index import IndexMissingError, IndexStaleError, IndexUnusable, ReportIn
 
 def test_manifest_records_what_was_built(built):
     manifest = ReportIndex.read_manifest(built.index_dir)
-    assert manifest.format_version == 1
+    assert manifest.format_version == 2
     assert manifest.model_id == "m3e-small" and len(manifest.model_sha256) == 64
     assert manifest.dim == 512 and manifest.chunk_count == 48
     assert manifest.chunking == {"max_chars": 320, "index_with_context": True, "dense_with_headline": False}
