@@ -217,6 +217,10 @@ def _department_overview(dept: str, hits: list[Hit], citations: list[Citation], 
     for n, h in enumerate(hits):
         if h.chunk.kind == "item" and h.chunk.dept == dept:
             by_report.setdefault(h.chunk.report, []).append(n)
+    if by_report:  # a report whose cited passages of the department are no numbered items: its best one
+        for n, h in enumerate(hits):
+            if h.chunk.dept == dept and h.chunk.kind != "overview" and h.chunk.clauses:
+                by_report.setdefault(h.chunk.report, [n])
     lists = []
     for numbers in by_report.values():
         parts = []

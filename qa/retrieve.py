@@ -33,7 +33,7 @@ _ORG_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,8}(?:局|办|委|厅|处|署|中�
 _HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|管委会|委员会|指挥部)$")
 _PLACE = re.compile(r"^[\u4e00-\u9fff]{2,4}(?:区|县|市)$")
 # Added to the fused score (min-max scaled to 0..1) of the department or report a question names softly.
-PREFER_DEPT = 0.3
+PREFER_DEPT = 0.15
 PREFER_REPORT = 0.15
 
 
