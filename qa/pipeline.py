@@ -129,6 +129,8 @@ class ReportQA:
         if report is None or not str(report).strip() or str(report).strip() in ("全部", "all"):
             return None
         name = str(report).strip()
+        if len(name) > 200:
+            raise QuestionError("报告名称过长 / the report name is too long")
         infos = self.index.reports
         for field_name in ("id", "source", "title"):
             found = [r.id for r in infos if getattr(r, field_name) == name]
