@@ -27,7 +27,7 @@ REPORTS_KEY = "_reports"  # per-report metadata and aliases inside aliases.json
 _QUOTED = re.compile(r"[“\"《「]([^”\"》」]{2,10})[”\"》」]")
 # 临江区 / 拱墅区 / 某某县: two characters and 区/县; the character before 区 must not make a common word.
 _DISTRICT = re.compile(r"([\u4e00-\u9fff]{2})([区县])")
-_NOT_DISTRICT = set("全城园社小景街辖新范板行心能发验片老山郊市本我该各两一管校厂库林湖矿灾选禁专分商住护名域岸跨地业级")
+_NOT_DISTRICT = set("全城园社小景街辖新范板行心能发验片老山郊市本我该各两一管校厂库林矿灾选禁专分商住护名域岸跨地业级宅活贸")
 _YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
 _STEM_YEAR = re.compile(r"(?:^|[-_.])((?:19|20)\d\d)(?=$|[-_.])")
 
@@ -93,6 +93,12 @@ class Corpus:
 
 
 # ---------------------------------------------------------------- metadata
+
+
+def is_district_name(word: str) -> bool:
+    """临江区 / 西湖区 / 某某县: yes; 老城区, 住宅区, 示范区, 开发区: no."""
+    m = _DISTRICT.fullmatch(word)
+    return bool(m) and m.group(1)[-1] not in _NOT_DISTRICT and m.group(1)[0] not in _NOT_DISTRICT
 
 
 def find_district(title: str, text: str) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.corpus import is_district_name
 from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
@@ -31,7 +32,6 @@ _ORG_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,8}(?:局|办|委|厅|处|署|中�
 # An alias that ends like an organisation (教育局, 住建部门, 文旅局) routes hard; a bare topic-like short name
 # (教育, 交通, 商务, 园区, 三方) only prefers its department: it may be an ordinary word of another topic.
 _HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|管委会|委员会|指挥部)$")
-_PLACE = re.compile(r"^[\u4e00-\u9fff]{2,4}(?:区|县|市)$")
 # Added to the fused score (min-max scaled to 0..1) of the department or report a question names softly.
 PREFER_DEPT = 0.15
 PREFER_REPORT = 0.15
@@ -154,7 +154,7 @@ class Retriever:
         ]
         if not reports and not prefer:  # another district or city: not in the library (西湖区, 余杭区)
             places = {r.district for r in index.reports} | {r.district[:-1] for r in index.reports if r.district}
-            unknown += [w for w in terms if _PLACE.match(w) and w not in places and w not in index.corpus_text
+            unknown += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
                         and w not in unknown]
         tokens = index.tokenizer.tokens(question)
         return Query(question, depts, unknown, bool(_MULTI.search(question)), tokens, terms,
