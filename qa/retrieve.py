@@ -35,6 +35,7 @@ _HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|�
 # Added to the fused score (min-max scaled to 0..1) of the department or report a question names softly.
 PREFER_DEPT = 0.15
 PREFER_REPORT = 0.15
+_YEAR = re.compile(r"((?:19|20)\d\d)(?=\s*年)")
 
 
 @dataclass
@@ -221,6 +222,10 @@ class Retriever:
             bonus += PREFER_DEPT * preferred
         if query.prefer_reports:
             bonus += PREFER_REPORT * np.isin(index.report_of, query.prefer_reports)
+        years = set(_YEAR.findall(query.text))
+        if years:  # 二、2024年工作安排 vs 一、2023年工作回顾: the part of a report whose heading names the year
+            headed = [any(f"{y}年" in h for h in c.section for y in years) for c in index.chunks]
+            bonus += PREFER_REPORT * np.asarray(headed, dtype=np.float32)
         return bonus
 
     def search(self, question: str | Query, k: int = 5, dept: str | None = None,
