@@ -36,12 +36,16 @@ class Citation:
     start: int
     end: int
     score: float
+    report: str = ""  # the report's title
+    section: list[str] = field(default_factory=list)  # the heading path above the passage
+    report_id: str = ""  # the report's id (file stem), as ``report`` filters take it
     # Not part of the JSON contract: for the UI.
     item_label: str = ""
     kind: str = ""
     highlights: list[tuple[int, int]] = field(default_factory=list)  # absolute spans inside [start, end)
 
-    CONTRACT = ("id", "source", "dept", "headline", "item_no", "text", "start", "end", "score")
+    CONTRACT = ("id", "source", "dept", "headline", "item_no", "text", "start", "end", "score", "report", "section",
+                "report_id")
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -174,7 +178,8 @@ def _clause_text(hit: Hit, span: tuple[int, int]) -> str:
 
 def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     """Compose the answer from ``hits`` (already ranked), or abstain."""
-    evidence = gather_evidence(query, hits, index.corpus_text)
+    corpus_text = index.corpus_text_of(query.reports) if hasattr(index, "corpus_text_of") else index.corpus_text
+    evidence = gather_evidence(query, hits, corpus_text)
     if should_abstain(query, evidence, hits):
         return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
                       query.unknown_depts or evidence.missing)
@@ -183,33 +188,65 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
         spans = best_clauses(hit, query, index)
         c = hit.chunk
         citations.append(Citation(c.id, c.source, c.dept, c.headline, c.item_no, c.text, c.start, c.end,
-                                  round(hit.score, 4), c.item_label, c.kind, spans))
+                                  round(hit.score, 4), report_title(index, c), list(c.section), c.report,
+                                  c.item_label, c.kind, spans))
+    label = _report_labeller(index, hits)
     if len(query.depts) == 1 and not query.terms and not query.multi:
-        overview = _department_overview(query.depts[0], hits, citations)
+        overview = _department_overview(query.depts[0], hits, citations, label)
         if overview:
             return Answer(query.text, overview, False, citations)
     used = _answer_hits(query, hits)
     parts = []
     for n in used:
         sentence = "".join(_clause_text(hits[n], span) for span in citations[n].highlights)
-        parts.append(f"{hits[n].chunk.dept}：{sentence}[{n + 1}]")
+        parts.append(f"{label(hits[n].chunk)}{hits[n].chunk.context}：{sentence}[{n + 1}]")
     text = "\n".join(parts) if len(parts) > 1 else parts[0]
     if query.multi and len(used) > 1:
-        depts = "、".join(dict.fromkeys(hits[n].chunk.dept for n in used))
-        text = f"涉及的部门有{depts}。\n" + text
+        depts = "、".join(dict.fromkeys(f"{label(hits[n].chunk)}{hits[n].chunk.dept}" for n in used
+                                        if hits[n].chunk.dept))
+        text = f"涉及的部门有{depts}。\n" + text if depts else text
     return Answer(query.text, text, False, citations)
 
 
-def _department_overview(dept: str, hits: list[Hit], citations: list[Citation]) -> str:
-    """"城管局做了什么": the first clause of each cited item, in the report's order."""
-    items = sorted((n for n, h in enumerate(hits) if h.chunk.kind == "item"), key=lambda n: hits[n].chunk.item_no)
-    parts = []
-    for n in items:
-        first = hits[n].chunk.clauses[0]
-        citations[n].highlights = [first]
-        clause = hits[n].chunk.text[first[0] - hits[n].chunk.start:first[1] - hits[n].chunk.start]
-        parts.append(f"{clause.rstrip('。；;，, ')}[{n + 1}]")
-    return f"{dept}的工作要点：" + "；".join(parts) + "。" if parts else ""
+def report_title(index, chunk) -> str:
+    info = getattr(index, "report_by_id", {}).get(chunk.report)
+    return info.title if info is not None else chunk.title
+
+
+def _report_labeller(index, hits: list[Hit]):
+    """``chunk -> "【临江区·…】"`` when the library has several reports, else ``""`` (one report: no label)."""
+    reports = getattr(index, "report_by_id", {})
+    if len(reports) <= 1:
+        return lambda chunk: ""
+
+    def label(chunk) -> str:
+        info = reports.get(chunk.report)
+        return f"【{info.label if info is not None else chunk.title}】"
+
+    return label
+
+
+def _department_overview(dept: str, hits: list[Hit], citations: list[Citation], label=lambda chunk: "") -> str:
+    """"城管局做了什么": the first clause of each cited item, in the report's order; one list per report
+    (the items of two reports are never spliced into one list), each named by its report."""
+    by_report: dict[str, list[int]] = {}
+    for n, h in enumerate(hits):
+        if h.chunk.kind == "item" and h.chunk.dept == dept:
+            by_report.setdefault(h.chunk.report, []).append(n)
+    if by_report:  # a report whose cited passages of the department are no numbered items: its best one
+        for n, h in enumerate(hits):
+            if h.chunk.dept == dept and h.chunk.kind != "overview" and h.chunk.clauses:
+                by_report.setdefault(h.chunk.report, [n])
+    lists = []
+    for numbers in by_report.values():
+        parts = []
+        for n in sorted(numbers, key=lambda n: (hits[n].chunk.start)):
+            first = hits[n].chunk.clauses[0]
+            citations[n].highlights = [first]
+            clause = hits[n].chunk.text[first[0] - hits[n].chunk.start:first[1] - hits[n].chunk.start]
+            parts.append(f"{clause.rstrip('。；;，, ')}[{n + 1}]")
+        lists.append(f"{label(hits[numbers[0]].chunk)}{dept}的工作要点：" + "；".join(parts) + "。")
+    return "\n".join(lists)
 
 
 def _mentions(terms: list[str], text: str) -> bool:
@@ -218,14 +255,24 @@ def _mentions(terms: list[str], text: str) -> bool:
 
 
 def _answer_hits(query: Query, hits: list[Hit]) -> list[int]:
-    """Which hits the answer text quotes: the best one, or one per department for cross-department questions."""
+    """Which hits the answer text quotes: the best one, one per department (of each report) for
+    cross-department questions, or one per report when a department several reports have is named."""
     if query.multi or len(query.depts) > 1:
         top = hits[0].score
         chosen, seen = [], set()
         for n, hit in enumerate(hits):
-            if hit.chunk.dept in seen or (n and not _mentions(query.terms, hit.chunk.text) and hit.score < 0.6 * top):
+            key = (hit.chunk.report, hit.chunk.dept)
+            if key in seen or (n and not _mentions(query.terms, hit.chunk.text) and hit.score < 0.6 * top):
                 continue
-            seen.add(hit.chunk.dept)
+            seen.add(key)
             chosen.append(n)
         return chosen[:5] or [0]
+    if len(query.hard_depts) == 1 and not query.reports:
+        chosen, seen = [], set()
+        for n, hit in enumerate(hits):
+            if hit.chunk.dept == query.hard_depts[0] and hit.chunk.report not in seen:
+                seen.add(hit.chunk.report)
+                chosen.append(n)
+        if len(chosen) > 1:
+            return chosen
     return [0]

@@ -1,8 +1,9 @@
 """JSON API, intranet widget and the mounted chat UI: one FastAPI app.
 
-    POST /api/ask          {"question", "k"?, "dept"?, "history"?} -> the CLI's ``ask --json`` object
-    GET  /api/search       ?q=…&k=…&dept=…
+    POST /api/ask          {"question", "k"?, "dept"?, "report"?, "history"?} -> the CLI's ``ask --json`` object
+    GET  /api/search       ?q=…&k=…&dept=…&report=…
     GET  /api/departments  names, aliases, chunk counts
+    GET  /api/reports      the library: id, title, district, year, file, format, layout, passage count
     GET  /api/paragraph    ?id=<chunk id>: the department's whole section
     GET  /healthz          model, index manifest (reports, version, when loaded), chunk count
     POST /api/feedback     {"answer_id", "vote": "up"|"down", "reason"?, "text"?}: a vote on an answer
@@ -97,6 +98,7 @@ class AskRequest(BaseModel):
     question: Any = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
     k: Any = Field(5, description="number of citations, 1–20")
     dept: str | None = Field(None, description="restrict to one department (name or alias)")
+    report: str | None = Field(None, description="restrict to one report (id, file name, title or district)")
     history: Annotated[list[HistoryTurn] | None, BeforeValidator(_few_turns)] = Field(
         None, description=f"earlier turns of this chat, oldest first (at most {MAX_HISTORY_TURNS})")
 
@@ -171,17 +173,20 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
 
     @app.post("/api/ask", summary="Answer a question with citations")
     def ask(body: AskRequest) -> dict:
-        answer = qa.ask(body.question, k=body.k, dept=body.dept, history=body.turns())
+        answer = qa.ask(body.question, k=body.k, dept=body.dept, history=body.turns(), report=body.report)
         feedback.remember(answer)
         return answer.to_json()
 
     @app.get("/api/search", summary="Ranked passages with scores")
-    def search(q: str = Query(..., description="the question"), k: int = Query(10), dept: str | None = None) -> dict:
-        hits = qa.search(q, k=k, dept=dept)
+    def search(q: str = Query(..., description="the question"), k: int = Query(10), dept: str | None = None,
+               report: str | None = None) -> dict:
+        hits = qa.search(q, k=k, dept=dept, report=report)
         results = []
         for hit in hits:
             c = hit.chunk
+            info = qa.index.report_by_id.get(c.report)
             results.append({"id": c.id, "source": c.source, "dept": c.dept, "headline": c.headline,
+                            "report": info.title if info else c.title, "report_id": c.report, "section": c.section,
                             "item_no": c.item_no, "text": c.text, "start": c.start, "end": c.end,
                             "score": round(hit.score, 4), "dense": round(hit.dense, 4),
                             "keyword": round(hit.keyword, 4)})
@@ -195,6 +200,10 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
              "chunks": index.manifest.departments.get(dept, 0)}
             for dept in index.departments
         ], "reports": sorted({c.title for c in index.chunks})}
+
+    @app.get("/api/reports", summary="The reports in the library")
+    def reports() -> dict:
+        return {"reports": qa.reports}
 
     @app.get("/api/paragraph", summary="A department's whole section, for reading a citation in context")
     def paragraph(id: str = Query(..., description="a citation id")) -> dict:

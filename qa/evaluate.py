@@ -427,8 +427,33 @@ def add_parser(sub, add_paths) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
                    help="paired comparison of two eval.json runs (no model needed); --retrievers limits it")
+    p.add_argument("--library", type=Path, action="append", default=[], metavar="DIR",
+                   help="add the reports of DIR (repeatable) to the corpus: a temporary index is built over "
+                        "both and evaluated, e.g. --library eval/library --questions eval/library-test.jsonl")
     add_paths(p)
     p.set_defaults(func=cmd_eval)
+
+
+def library_settings(settings, folders: list[Path], tmp: Path):
+    """Settings for a temporary index over the corpus plus the reports in ``folders`` (built here)."""
+    import shutil
+    from dataclasses import replace
+
+    from qa.corpus import corpus_files
+    from qa.index import build_index
+
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for folder in [settings.corpus_dir, *folders]:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--library {folder}: no such folder")
+        for path in corpus_files(Path(folder)):
+            shutil.copy(path, corpus / path.name)
+    if (settings.corpus_dir / "aliases.json").is_file():
+        shutil.copy(settings.corpus_dir / "aliases.json", corpus / "aliases.json")
+    library = replace(settings, corpus_dir=corpus, index_dir=tmp / "index")
+    build_index(library, progress=False)
+    return library
 
 
 def cmd_compare(args) -> int:
@@ -457,7 +482,17 @@ def cmd_eval(args) -> int:
         print(f"error: --k takes integers, e.g. 1,3,5,10 (got {args.k!r})", file=sys.stderr)
         return 2
     out = DEFAULT_OUT if args.out is None else args.out
-    report = run_eval(args.questions, names, settings_from_args(args), out, progress=not args.no_progress, ks=ks)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="qa-library-") as tmp:
+        settings = settings_from_args(args)
+        if args.library:
+            try:
+                settings = library_settings(settings, args.library, Path(tmp))
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        report = run_eval(args.questions, names, settings, out, progress=not args.no_progress, ks=ks)
     summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
     print(markdown_table(summary))
     for name, values in summary.items():

@@ -8,6 +8,8 @@
     clauses.npy       one vector per clause, to pick the answering clause
     keyword/          bm25s files + userdict.json (jieba words, alias folding)
     aliases.json      alias -> department
+    reports.json      one object per report: id, title, district, year, file, format, layout, passages
+    texts/<id>.txt    each report's extracted text (UTF-8): passage offsets point into it, whatever the format
     encoder/          ONNX export of the model + tokenizer (the query path)
 
 No pickle anywhere. ``save`` writes a temporary folder, renames it to a
@@ -41,11 +43,14 @@ import numpy as np
 
 from qa.config import ChunkingParams, Settings
 from qa.corpus import Chunk, Corpus, load_corpus, corpus_fingerprint, quoted_terms
+from qa.document import ReportInfo
 from qa.tokens import Tokenizer
 
-FORMAT_VERSION = 2  # 2: files carry sha256 as well as size
+FORMAT_VERSION = 3  # 2: files carry sha256 as well as size; 3: passages carry report/section/item_label, reports.json + texts/
 MANIFEST = "manifest.json"
 BM25_PARAMS = {"k1": 1.2, "b": 0.5}
+REPORTS_FILE = "reports.json"
+TEXTS_DIR = "texts"
 
 
 class IndexUnusable(RuntimeError):
@@ -267,9 +272,9 @@ def _write_atomic(directory: Path, write) -> None:
 class ReportIndex:
     """Chunks with their dense and keyword indexes. Build with ``build``, then ``save`` / ``load``."""
 
-    directory: Path | None = None  # the (resolved) folder ``load`` read
-
-    def __init__(self, chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest):
+    def __init__(self, chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest,
+                 reports: list[ReportInfo] | None = None, texts: dict[str, str] | None = None,
+                 directory: Path | None = None):
         self.chunks: list[Chunk] = chunks
         self.dense = dense  # faiss.IndexFlatIP
         self.clause_vectors: np.ndarray = clause_vectors
@@ -283,7 +288,16 @@ class ReportIndex:
         self.position = {c.id: i for i, c in enumerate(chunks)}  # chunk id -> row
         self.departments = list(dict.fromkeys(c.dept for c in chunks if c.kind != "overview"))
         self.dept_of = np.array([c.dept for c in chunks], dtype=object)
+        # Library of reports: a department of two reports is two departments, keyed (report, dept).
+        self.reports: list[ReportInfo] = reports if reports is not None else _reports_from_chunks(chunks)
+        self.report_by_id = {r.id: r for r in self.reports}
+        self.report_of = np.array([c.report for c in chunks], dtype=object)
+        self.dept_key = np.array([f"{c.report}\x1f{c.dept}" for c in chunks], dtype=object)
+        self._texts: dict[str, str] = dict(texts or {})
+        self.directory = directory
+        self.corpus: Corpus | None = None  # set by build_index: the build summary
         self.corpus_text = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in chunks).lower()
+        self._report_texts: dict[tuple[str, ...], str] = {}
 
     # ------------------------------------------------------------ build
 
@@ -299,7 +313,7 @@ class ReportIndex:
         t0 = time.perf_counter()
         chunks = corpus.chunks
         texts = [c.dense_text(settings.chunking) for c in chunks]
-        clause_texts = [corpus.source_text(c.source)[s:e] for c in chunks for s, e in c.clauses]
+        clause_texts = [corpus.report_text(c.report)[s:e] for c in chunks for s, e in c.clauses]
         batches = [texts[i:i + 16] for i in range(0, len(texts), 16)]
         clause_batches = [clause_texts[i:i + 32] for i in range(0, len(clause_texts), 32)]
         vectors, clause_vectors = [], []
@@ -322,7 +336,8 @@ class ReportIndex:
 
         departments: dict[str, int] = {}
         for c in chunks:
-            departments[c.dept] = departments.get(c.dept, 0) + 1
+            if c.dept:
+                departments[c.dept] = departments.get(c.dept, 0) + 1
         manifest = Manifest(
             format_version=FORMAT_VERSION,
             model_id=settings.model_dir.name,
@@ -339,7 +354,8 @@ class ReportIndex:
             departments=departments,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        index = cls(chunks, dense, np.vstack(clause_vectors), bm25, tokenizer, corpus.aliases, manifest)
+        index = cls(chunks, dense, np.vstack(clause_vectors), bm25, tokenizer, corpus.aliases, manifest,
+                    reports=[r.info for r in corpus.reports], texts={r.id: r.text for r in corpus.reports})
         index.manifest.build_seconds = round(time.perf_counter() - t0, 2)
         return index
 
@@ -360,6 +376,7 @@ class ReportIndex:
                 {"user_words": self.tokenizer.user_words, "canonical": self.tokenizer.canonical},
                 ensure_ascii=False, indent=1), encoding="utf-8")
             (tmp / "aliases.json").write_text(json.dumps(self.aliases, ensure_ascii=False, indent=1), encoding="utf-8")
+            self._save_reports(tmp)
             if encoder_dir is not None:
                 shutil.copytree(encoder_dir, tmp / "encoder")
             self.manifest.files = {
@@ -413,7 +430,9 @@ class ReportIndex:
             words = json.loads((directory / "keyword" / "userdict.json").read_text(encoding="utf-8"))
             aliases = json.loads((directory / "aliases.json").read_text(encoding="utf-8"))
             tokenizer = Tokenizer(words["user_words"], words["canonical"])
-            index = cls(chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest)
+            reports = cls._load_reports(directory)
+            index = cls(chunks, dense, clause_vectors, bm25, tokenizer, aliases, manifest, reports=reports,
+                        directory=directory)
         except (OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError) as exc:
             raise IndexUnusable(f"the index at {directory} is broken ({exc}). Rebuild: `python -m qa build`.") from exc
         if dense.ntotal != len(chunks) or len(chunks) != manifest.chunk_count:
@@ -422,18 +441,76 @@ class ReportIndex:
         if problems:
             raise IndexUnusable(f"the index at {directory} is broken: {'; '.join(problems)}. "
                                 "Rebuild: `python -m qa build`.")
-        index.directory = directory
         return index
 
+    # ------------------------------------------------------------ reports and their texts
 
-def build_index(settings: Settings, progress: bool = True, quantize: bool = False) -> ReportIndex:
-    """Parse the corpus, embed, export the query encoder and save: the whole ``qa build``."""
+    def _save_reports(self, tmp: Path) -> None:
+        """``reports.json`` and ``texts/<report id>.txt``: the extracted text passage offsets point into."""
+        (tmp / REPORTS_FILE).write_text(json.dumps([r.to_dict() for r in self.reports], ensure_ascii=False,
+                                                   indent=1), encoding="utf-8")
+        (tmp / TEXTS_DIR).mkdir()
+        for report in self.reports:
+            (tmp / TEXTS_DIR / f"{report.id}.txt").write_text(self.report_text(report.id), encoding="utf-8",
+                                                               newline="")
+
+    @staticmethod
+    def _load_reports(directory: Path) -> list[ReportInfo]:
+        path = directory / REPORTS_FILE
+        try:
+            return [ReportInfo.from_dict(r) for r in json.loads(path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise IndexUnusable(f"the index at {directory} has no readable {REPORTS_FILE} ({exc}). "
+                                "Rebuild: `python -m qa build`.") from exc
+
+    def corpus_text_of(self, report_ids: list[str] | None) -> str:
+        """``corpus_text`` of some reports only (all when ``report_ids`` is empty): the evidence a question
+        confined to those reports is judged on."""
+        if not report_ids or len(self.reports) <= 1:
+            return self.corpus_text
+        key = tuple(sorted(report_ids))
+        if key not in self._report_texts:
+            self._report_texts[key] = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in self.chunks
+                                                 if c.report in key).lower()
+        return self._report_texts[key]
+
+    def report_text(self, report_id: str) -> str:
+        """A report's extracted text (read from ``texts/`` on first use)."""
+        if report_id not in self._texts:
+            if self.directory is None or report_id not in self.report_by_id:
+                raise KeyError(report_id)
+            path = self.directory / TEXTS_DIR / f"{report_id}.txt"
+            with open(path, encoding="utf-8", newline="") as fh:
+                self._texts[report_id] = fh.read()
+        return self._texts[report_id]
+
+
+def _reports_from_chunks(chunks: list[Chunk]) -> list[ReportInfo]:
+    """Report metadata rebuilt from passages (an index saved without ``reports.json``, or a test's)."""
+    reports: dict[str, ReportInfo] = {}
+    for c in chunks:
+        info = reports.setdefault(c.report, ReportInfo(c.report, c.title, "", None, c.source,
+                                                       Path(c.source).suffix.lstrip("."), ""))
+        info.passages += 1
+        if c.dept and c.dept not in info.departments:
+            info.departments.append(c.dept)
+    return list(reports.values())
+
+
+def build_index(settings: Settings, progress: bool = True, quantize: bool = False,
+                strict: bool = False) -> ReportIndex:
+    """Parse the corpus, embed, export the query encoder and save: the whole ``qa build``.
+    ``strict``: refuse to build when any file is skipped. ``index.corpus`` keeps the build summary."""
+    from qa.corpus import CorpusError
     from qa.encoder import SentenceTransformerEncoder, export_onnx
     from qa.model import check_model_dir
 
     check_model_dir(settings.model_dir)
     remove_stale_temporaries(settings.index_dir)
-    corpus = load_corpus(settings.corpus_dir, settings.chunking)
+    corpus = load_corpus(settings.corpus_dir, settings.chunking, quiet=strict)
+    skipped = [f for f in corpus.files if f.status == "skipped"]
+    if strict and skipped:
+        raise CorpusError("--strict: skipped file(s), nothing built:\n" + "\n".join(f.line() for f in skipped))
     st_encoder = SentenceTransformerEncoder(settings.model_dir)
     index = ReportIndex.build(corpus, st_encoder, settings, progress=progress)
     staging = Path(os.path.abspath(settings.index_dir)).parent / f".encoder-{os.getpid()}"
@@ -443,4 +520,5 @@ def build_index(settings: Settings, progress: bool = True, quantize: bool = Fals
         index.save(settings.index_dir, encoder_dir=staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    index.corpus = corpus
     return index

@@ -252,18 +252,58 @@ class ReportQA:
             f"未知部门：{dept}。可选：{'、'.join(self.index.departments)} / unknown department {dept!r}"
         )
 
+    @property
+    def reports(self) -> list[dict]:
+        """The library: one entry per report (id, title, district, year, file, format, layout, passages)."""
+        return [{"id": r.id, "title": r.title, "district": r.district, "year": r.year, "file": r.source,
+                 "format": r.format, "layout": r.layout, "passages": r.passages, "departments": r.departments}
+                for r in self.index.reports]
+
+    def check_report(self, report: str | None) -> str | None:
+        """The report id for an id, file name, title or district; ``None`` for all. Unknown or ambiguous raise."""
+        if report is None or not str(report).strip() or str(report).strip() in ("全部", "all"):
+            return None
+        name = str(report).strip()
+        if len(name) > 200:
+            raise QuestionError("报告名称过长 / the report name is too long")
+        infos = self.index.reports
+        for field_name in ("id", "source", "title"):
+            found = [r.id for r in infos if getattr(r, field_name) == name]
+            if found:
+                return found[0]
+        found = [r.id for r in infos if r.district and name in (r.district, r.district[:-1])]
+        if len(found) == 1:
+            return found[0]
+        choices = "、".join(r.id for r in infos)
+        if found:
+            raise QuestionError(f"{name} 有多份报告，请指明：{'、'.join(found)} / {name!r} matches several reports")
+        raise QuestionError(f"未知报告：{name}。可选：{choices} / unknown report {name!r}")
+
     def paragraph(self, chunk_id: str) -> dict:
-        """The whole department section a chunk belongs to (lead-in and every item), for "read in full"."""
+        """The whole section a passage belongs to (its department, or its heading), for "read in full":
+        every passage of it and the section's text from the report's extracted text."""
         with self.pinned() as retriever:
             index = retriever.index
             if not isinstance(chunk_id, str) or chunk_id not in index.position:
                 shown = normalise_text(str(chunk_id))[:200]
                 raise QuestionError(f"未知段落：{shown} / unknown passage id")
             chunk = index.chunks[index.position[chunk_id]]
-            parts = [c for c in index.chunks if c.source == chunk.source and c.dept == chunk.dept]
+            if chunk.dept:
+                parts = [c for c in index.chunks if c.report == chunk.report and c.dept == chunk.dept]
+            else:
+                # the numbered item (1. / （1）) a passage sits in is part of its section, not the section itself
+                path = chunk.section[:-1] if chunk.section and chunk.item_label == chunk.section[-1] else chunk.section
+                parts = [c for c in index.chunks if c.report == chunk.report and c.section[:len(path)] == path
+                         and (path or not c.section)]
+            try:
+                text = index.report_text(chunk.report)[parts[0].start:parts[-1].end]
+            except (KeyError, OSError):
+                text = "\n\n".join(c.text for c in parts)
+            info = index.report_by_id.get(chunk.report)
         return {"id": chunk.id, "source": chunk.source, "dept": chunk.dept, "headline": chunk.headline,
-                "title": chunk.title, "items": [{"id": c.id, "item_no": c.item_no, "label": c.item_label,
-                                                 "text": c.text} for c in parts]}
+                "title": chunk.title, "report": info.title if info else chunk.title, "report_id": chunk.report,
+                "section": chunk.section, "text": text,
+                "items": [{"id": c.id, "item_no": c.item_no, "label": c.item_label, "text": c.text} for c in parts]}
 
     # ------------------------------------------------------------ questions
 
@@ -287,14 +327,15 @@ class ReportQA:
             return f"{prev_depts[0]}{question}"
         return question
 
-    def search(self, question: str, k: int = 10, dept: str | None = None) -> list[Hit]:
+    def search(self, question: str, k: int = 10, dept: str | None = None, report: str | None = None) -> list[Hit]:
         question = validate_question(question)
         with self.pinned() as retriever:
-            return retriever.search(question, validate_k(k), self.check_dept(dept))
+            return retriever.search(question, validate_k(k), self.check_dept(dept),
+                                    self.check_report(report))
 
     def ask(self, question: str, k: int = 5, dept: str | None = None,
-            history: list[Turn] | None = None) -> Answer:
-        """Answer one question with at most ``k`` citations, or abstain."""
+            history: list[Turn] | None = None, report: str | None = None) -> Answer:
+        """Answer one question with at most ``k`` citations, or abstain; ``report`` restricts to one report."""
         asked = validate_question(question)
         k = validate_k(k)
         history = validate_history(history)
@@ -303,9 +344,12 @@ class ReportQA:
             return Answer(asked, greeting, True, [], kind="greeting")
         with self.pinned() as retriever:
             dept = self.check_dept(dept)
+            report = self.check_report(report)
             resolved = self.resolve_followup(asked, history)
             query = retriever.analyze(resolved)
-            hits = retriever.search(query, k, dept)
+            if report:
+                query.reports = [report]  # the chosen report: search and evidence are confined to it
+            hits = retriever.search(query, k, dept, report)
             answer = build_answer(query, hits, retriever.index)
             answer.question = asked
             if resolved != asked:

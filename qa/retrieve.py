@@ -1,10 +1,13 @@
-"""Index -> ranked chunks: keyword, dense or hybrid search with department routing.
+"""Index -> ranked chunks: keyword, dense or hybrid search with report and department routing.
 
-A question is analysed once (``analyze``): the departments it names (by
-name or alias), whether it asks across departments (哪些部门…), its keyword
-tokens and its vector. ``Retriever.search`` scores every chunk both ways,
-fuses the two rankings, restricts to named departments, and for
-cross-department questions keeps one chunk per department.
+A question is analysed once (``analyze``): the reports it names (district,
+title, year), the departments it names (by name or alias), whether it asks
+across departments (哪些部门…), its keyword tokens and its vector.
+``Retriever.search`` scores every chunk both ways, fuses the two rankings,
+restricts to the named report(s) and department(s) where the name is
+unambiguous and prefers them otherwise, and for cross-department questions
+keeps one chunk per department of each report. A department present in
+several reports is several departments: its key is (report, department).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from qa.corpus import Chunk
+from qa.corpus import is_district_name
+from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
 
@@ -27,6 +31,13 @@ RRF_K = 60
 DENSE_WEIGHT = 0.5
 _MULTI = re.compile(r"哪些部门|哪几个部门|哪些单位|哪几个单位|各部门|各个部门|哪些局|多个部门|几个部门|分别|都有谁|哪些地方")
 _ORG_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,8}(?:局|办|委|厅|处|署|中心|办公室)$")
+# An alias that ends like an organisation (教育局, 住建部门, 文旅局) routes hard; a bare topic-like short name
+# (教育, 交通, 商务, 园区, 三方) only prefers its department: it may be an ordinary word of another topic.
+_HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|管委会|委员会|指挥部)$")
+# Added to the fused score (min-max scaled to 0..1) of the department or report a question names softly.
+PREFER_DEPT = 0.15
+PREFER_REPORT = 0.15
+_YEAR = re.compile(r"((?:19|20)\d\d)(?=\s*年)")
 
 
 @dataclass
@@ -41,6 +52,10 @@ class Query:
     terms: list[str]  # topic words (whole words, no stopwords or department names), for evidence
     vector: np.ndarray | None = None
     dense_z: float = 0.0  # (best cosine - mean cosine) / std over all chunks, set by dense_scores
+    hard_depts: list[str] = field(default_factory=list)  # named by full name or organisation-like alias
+    dept_reports: dict[str, list[str]] = field(default_factory=dict)  # dept named by a report's own alias
+    reports: list[str] = field(default_factory=list)  # report ids the question names unambiguously: filter
+    prefer_reports: list[str] = field(default_factory=list)  # report ids it names softly (短名, 年份)
 
 
 @dataclass
@@ -59,14 +74,37 @@ def _alias_pattern(aliases: tuple[str, ...]) -> re.Pattern:
 
 
 def find_departments(text: str, aliases: dict[str, str]) -> list[str]:
-    """Departments named in ``text`` (leftmost, longest alias first), in order of appearance.
+    """Departments named in ``text`` (leftmost, longest alias first), in order of appearance."""
+    return list(dict.fromkeys(dept for _, dept, _ in _alias_matches(text, aliases)))
+
+
+def _alias_matches(text: str, aliases: dict[str, str]) -> list[tuple[int, str, str]]:
+    """(position, department, alias) of every alias in ``text``, longest first, no overlaps.
 
     One regex pass over ``text``: linear in its length, whatever the text repeats.
     """
     names = tuple(a for a in aliases if a)
     if not names:
         return []
-    return list(dict.fromkeys(aliases[m.group()] for m in _alias_pattern(names).finditer(text)))
+    return [(m.start(), aliases[m.group()], m.group()) for m in _alias_pattern(names).finditer(text)]
+
+
+def is_hard_alias(alias: str, dept: str) -> bool:
+    """Whether naming ``alias`` confines a question to ``dept``: its full name or an organisation-like name."""
+    return alias == dept or bool(_HARD_ALIAS.search(alias))
+
+
+def named_reports(text: str, reports) -> tuple[list[str], list[str]]:
+    """(filter, prefer): report ids a question names by district (临江区) or title, which restrict it,
+    and by short district name (临江) or year (2024年), which only prefer."""
+    hard = [r.id for r in reports if (r.district and r.district in text) or (len(r.title) >= 6 and r.title in text)]
+    soft = [r.id for r in reports if r.district and len(r.district) >= 3 and r.district[:-1] in text]
+    years = [r.id for r in reports if r.year and re.search(rf"{r.year}(?!\d)", text)]
+    if hard:
+        return hard, [r for r in hard if r in years] if len(hard) > 1 else []
+    if soft:
+        return [], [r for r in soft if r in years] or soft
+    return [], years
 
 
 class Retriever:
@@ -102,13 +140,38 @@ class Retriever:
         return vec
 
     def analyze(self, question: str) -> Query:
-        depts = find_departments(question, self.index.aliases)
-        terms = self.index.tokenizer.content_terms(question)
+        index = self.index
+        matches = _alias_matches(question, index.aliases)
+        depts = list(dict.fromkeys(dept for _, dept, _ in matches))
+        hard = list(dict.fromkeys(d for _, d, alias in matches if is_hard_alias(alias, d)))
+        # A report's own alias (aliases.json "_reports") names that report's department only.
+        own = {}
+        for report in index.reports:
+            for alias, dept in report.aliases.items():
+                if alias in question and not any(alias in a and alias != a for _, _, a in matches):
+                    own.setdefault(dept, []).append(report.id)
+                    if dept not in depts:
+                        depts.append(dept)
+                    if is_hard_alias(alias, dept) and dept not in hard:
+                        hard.append(dept)
+        shared = {d for _, d, a in matches if all(a not in r.aliases for r in index.reports)}
+        dept_reports = {d: ids for d, ids in own.items() if d not in shared}
+        reports, prefer = named_reports(question, index.reports) if len(index.reports) > 1 else ([], [])
+        terms = index.tokenizer.content_terms(question)
+        if reports or prefer:  # 滨河区 / 临江 name a report, like a department name they are no topic word
+            names = {r.district for r in index.reports if r.district} | \
+                {r.district[:-1] for r in index.reports if len(r.district) >= 3}
+            terms = [t for t in terms if t not in names]
         unknown = [] if depts else [
-            w for w in terms if _ORG_SUFFIX.match(w) and w not in self.index.corpus_text
+            w for w in terms if _ORG_SUFFIX.match(w) and w not in index.corpus_text
         ]
-        tokens = self.index.tokenizer.tokens(question)
-        return Query(question, depts, unknown, bool(_MULTI.search(question)), tokens, terms)
+        if not reports and not prefer:  # another district or city: not in the library (西湖区, 余杭区)
+            places = {r.district for r in index.reports} | {r.district[:-1] for r in index.reports if r.district}
+            unknown += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
+                        and w not in unknown]
+        tokens = index.tokenizer.tokens(question)
+        return Query(question, depts, unknown, bool(_MULTI.search(question)), tokens, terms,
+                     hard_depts=hard, dept_reports=dept_reports, reports=reports, prefer_reports=prefer)
 
     # ------------------------------------------------------------ scoring
 
@@ -139,26 +202,63 @@ class Retriever:
             return _rrf(dense, allowed) + _rrf(keyword, allowed)
         return self.dense_weight * _minmax(dense, allowed) + (1 - self.dense_weight) * _minmax(keyword, allowed)
 
-    def allowed_mask(self, query: Query, dept: str | None = None) -> np.ndarray:
-        """Chunks a question may cite: the chosen or named departments, else everything."""
-        wanted = [dept] if dept else query.depts
+    def allowed_mask(self, query: Query, dept: str | None = None, report: str | None = None) -> np.ndarray:
+        """Chunks a question may cite: the chosen or unambiguously named report(s) and department(s)."""
+        index = self.index
+        mask = np.ones(len(index.chunks), dtype=bool)
+        reports = [report] if report else query.reports
+        if reports:
+            narrowed = np.isin(index.report_of, reports)
+            if narrowed.any():
+                mask &= narrowed
+        wanted = [dept] if dept else query.hard_depts
         if wanted:
-            mask = np.isin(self.index.dept_of, wanted)
-            if mask.any():
-                return mask
-        return np.ones(len(self.index.chunks), dtype=bool)
+            narrowed = mask & np.isin(index.dept_of, wanted)
+            for name, ids in query.dept_reports.items():  # a report's own alias: only that report's department
+                if name in wanted:
+                    narrowed &= ~((index.dept_of == name) & ~np.isin(index.report_of, ids))
+            if narrowed.any():
+                mask = narrowed
+        return mask
 
-    def search(self, question: str | Query, k: int = 5, dept: str | None = None) -> list[Hit]:
-        """Top ``k`` chunks for ``question``, best first; ``dept`` restricts to one department."""
+    def preference(self, query: Query, dept: str | None = None) -> np.ndarray:
+        """Bonus for departments and reports a question names softly (短名, 年份): preferred, not exclusive."""
+        index = self.index
+        bonus = np.zeros(len(index.chunks), dtype=np.float32)
+        soft = [d for d in query.depts if d not in query.hard_depts] if not dept else []
+        if soft:
+            preferred = np.isin(index.dept_of, soft)
+            for name, ids in query.dept_reports.items():
+                if name in soft:
+                    preferred &= ~((index.dept_of == name) & ~np.isin(index.report_of, ids))
+            bonus += PREFER_DEPT * preferred
+        if query.prefer_reports:
+            bonus += PREFER_REPORT * np.isin(index.report_of, query.prefer_reports)
+        years = set(_YEAR.findall(query.text))
+        if years:  # 二、2024年工作安排 vs 一、2023年工作回顾: the part of a report whose heading names the year
+            headed = [any(f"{y}年" in h for h in c.section for y in years) for c in index.chunks]
+            bonus += PREFER_REPORT * np.asarray(headed, dtype=np.float32)
+        return bonus
+
+    def search(self, question: str | Query, k: int = 5, dept: str | None = None,
+               report: str | None = None) -> list[Hit]:
+        """Top ``k`` chunks for ``question``, best first; ``dept`` / ``report`` restrict to one of each."""
         query = question if isinstance(question, Query) else self.analyze(question)
         dense = self.dense_scores(query)
         keyword = self.keyword_scores(query)
-        allowed = self.allowed_mask(query, dept)
+        allowed = self.allowed_mask(query, dept, report)
         fused = self._fuse(dense, keyword, allowed)
+        if self.mode == "hybrid":
+            fused = fused + self.preference(query, dept)
         order = [int(i) for i in np.argsort(-fused, kind="stable") if allowed[i]]
+        index = self.index
         if query.multi or (len(query.depts) > 1 and not dept):
-            order = _one_per_department(order, self.index.dept_of, self.index.chunks)
-        return [Hit(self.index.chunks[i], float(fused[i]), float(dense[i]), float(keyword[i]), i) for i in order[:k]]
+            order = _one_per_department(order, index.dept_key, index.chunks)
+        elif (query.hard_depts or dept) and not report and len(set(index.report_of[order[:50]])) > 1:
+            # One department named, several reports have it: the best passage of each report first.
+            named = [dept] if dept else query.hard_depts
+            order = _one_per_report(order, index.report_of, index.dept_of, named, k)
+        return [Hit(index.chunks[i], float(fused[i]), float(dense[i]), float(keyword[i]), i) for i in order[:k]]
 
 
 def _minmax(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -176,12 +276,27 @@ def _rrf(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return 1.0 / (RRF_K + ranks)
 
 
+def _one_per_report(order: list[int], report_of: np.ndarray, dept_of: np.ndarray, depts: list[str],
+                    k: int) -> list[int]:
+    """The best passage of the named department(s) in each report first, then the ranking as it was."""
+    firsts, seen = [], set()
+    for i in order:
+        if dept_of[i] in depts and report_of[i] not in seen:
+            seen.add(report_of[i])
+            firsts.append(i)
+    if len(firsts) < 2:
+        return order
+    head = [order[0]] + [i for i in firsts if i != order[0]][:max(k - 1, 1)]
+    return head + [i for i in order if i not in head]
+
+
 def _one_per_department(order: list[int], dept_of: np.ndarray, chunks: list[Chunk]) -> list[int]:
-    """Best chunk of each department first (in rank order), then the rest; overviews last."""
+    """Best chunk of each department (key: report and department) first, in rank order, then the rest;
+    overviews and passages outside any department last."""
     firsts, rest, seen = [], [], set()
     for i in order:
         dept = dept_of[i]
-        if chunks[i].kind == "overview" or dept in seen:
+        if chunks[i].kind == "overview" or not chunks[i].dept or dept in seen:
             rest.append(i)
         else:
             seen.add(dept)

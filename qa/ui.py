@@ -51,7 +51,7 @@ def theme():
 def html_text(text: str) -> str:
     """Text inside an HTML block (where Markdown is not applied): escaped, line breaks kept."""
     text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot reach the browser
-    return html.escape(text, quote=True).replace("\r", "").replace("\n", "<br>")
+    return html.escape(text, quote=False)  # text nodes: quotes stay literal (never shown as &#x27;).replace("\r", "").replace("\n", "<br>")
 
 
 def plain_attr(text: str) -> str:
@@ -259,8 +259,8 @@ def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
                              render_markdown=True, feedback_options=None, buttons=[], autoscroll=False,
                              latex_delimiters=[], group_consecutive_messages=False,
                              placeholder="回答和引用出处会显示在这里。")
-        gr.HTML(f'<p><a href="{html_text(root)}/docs" target="_blank" rel="noopener">通过 API 使用（接口文档）</a>'
-                f' · <a href="{html_text(root)}/embed-demo" target="_blank" rel="noopener">网页挂件示例</a></p>',
+        gr.HTML(f'<p><a href="{plain_attr(root)}/docs" target="_blank" rel="noopener">通过 API 使用（接口文档）</a>'
+                f' · <a href="{plain_attr(root)}/embed-demo" target="_blank" rel="noopener">网页挂件示例</a></p>',
                 elem_id="footer-api")
 
         def on_submit(question, messages, recs, dept_value, k_value, report_value):

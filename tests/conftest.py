@@ -73,3 +73,62 @@ def stub_qa(tmp_path_factory):
     from stub import stub_pipeline
 
     return stub_pipeline(tmp_path_factory.mktemp("stub"))
+
+
+LIBRARY_DIR = PROJECT_ROOT / "eval" / "library"
+
+
+class CachedEncoder:
+    """The real model, each distinct text embedded once per test session: the same report in another
+    format (or repeated 20 times) costs no second embedding."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.cache: dict[str, object] = {}
+
+    def encode(self, texts):
+        import numpy as np
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if missing:
+            for text, vector in zip(missing, self.encoder.encode(missing)):
+                self.cache[text] = vector
+        return np.vstack([self.cache[t] for t in texts])
+
+
+@pytest.fixture(scope="session")
+def cached_encoder(model_dir) -> CachedEncoder:
+    from qa.encoder import SentenceTransformerEncoder
+
+    return CachedEncoder(SentenceTransformerEncoder(model_dir))
+
+
+def build_library(corpus_dir: Path, index_dir: Path, model_dir: Path, encoder) -> Settings:
+    """Index ``corpus_dir`` with the (cached) real model and save it (without the ONNX query encoder:
+    open it with ``ReportQA(settings, encoder="sentence-transformers")``)."""
+    from qa.corpus import load_corpus
+    from qa.index import ReportIndex
+
+    settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_dir=model_dir,
+                        cache_dir=Settings.from_env().cache_dir)
+    index = ReportIndex.build(load_corpus(corpus_dir, settings.chunking, quiet=True), encoder, settings,
+                              progress=False)
+    index.save(index_dir)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory, model_dir, cached_encoder) -> Settings:
+    """The shipped report plus the three library reports (eval/library), indexed once per session."""
+    root = tmp_path_factory.mktemp("library")
+    shutil.copytree(PROJECT_ROOT / "corpus", root / "corpus")
+    for path in LIBRARY_DIR.iterdir():
+        shutil.copy(path, root / "corpus" / path.name)
+    return build_library(root / "corpus", root / "index", model_dir, cached_encoder)
+
+
+@pytest.fixture(scope="session")
+def library_qa(library):
+    from qa.pipeline import ReportQA
+
+    return ReportQA(library, encoder="sentence-transformers")

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-CONTRACT = {"id", "source", "dept", "headline", "item_no", "text", "start", "end", "score"}
+CONTRACT = {"id", "source", "dept", "headline", "item_no", "text", "start", "end", "score", "report", "section",
+            "report_id"}
 
 
 def _env(settings):

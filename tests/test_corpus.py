@@ -42,12 +42,13 @@ def test_item_markers_count_up_and_ignore_words():
     assert parse_chinese_numeral("十二") == 12 and chinese_numeral(12) == "十二" and chinese_numeral(20) == "二十"
 
 
-def test_headingless_file_uses_title_as_department(tmp_path):
+def test_headingless_file_falls_back_to_paragraphs_without_department(tmp_path):
     text = "社区工作简报\n\n今年社区完成了加装电梯十二部。居民满意度明显提升。\n\n明年计划继续推进老旧小区改造。"
     report = parse_report(text, "brief.txt")
-    assert report.title == "社区工作简报"
-    assert {c.dept for c in report.chunks} == {"社区工作简报"}
+    assert report.title == "社区工作简报" and report.info.layout == "paragraphs"
+    assert {c.dept for c in report.chunks} == {""}
     assert [c.kind for c in report.chunks] == ["paragraph", "paragraph"]
+    assert [c.id for c in report.chunks] == ["brief/p1", "brief/p2"]
     for c in report.chunks:
         assert text[c.start:c.end] == c.text
 
@@ -64,17 +65,23 @@ def test_long_headingless_paragraph_is_cut_at_sentences():
 
 def test_bad_files_are_named_and_skipped(tmp_path, sample_corpus, capsys):
     (sample_corpus / "empty.md").write_text("", encoding="utf-8")
-    (sample_corpus / "gbk.md").write_bytes("区城管局工作".encode("gbk"))
+    (sample_corpus / "latin1.md").write_bytes("Ça coûte très cher à Zürich".encode("latin-1") + bytes(range(128, 160)))
     (sample_corpus / "blank.txt").write_text("   \n\n  ", encoding="utf-8")
     (sample_corpus / "punct.md").write_text("。。。！！", encoding="utf-8")
+    (sample_corpus / "fake.docx").write_bytes(b"not a zip file")
+    (sample_corpus / "fake.pdf").write_bytes(b"%PDF-1.4 garbage")
     corpus = load_corpus(sample_corpus)
     assert [r.source for r in corpus.reports] == ["sample.md"]
     joined = "\n".join(corpus.errors)
     assert "empty.md: the file is empty" in joined
-    assert "gbk.md: not UTF-8" in joined
+    assert "latin1.md: unknown text encoding" in joined
     assert "blank.txt: the file is empty" in joined
     assert "punct.md: no text" in joined
-    assert "gbk.md" in capsys.readouterr().err
+    assert "fake.docx: not a readable .docx" in joined
+    assert "fake.pdf: not a readable PDF" in joined
+    assert "latin1.md" in capsys.readouterr().err
+    skipped = {f.name for f in corpus.files if f.status == "skipped"}
+    assert skipped == {"empty.md", "latin1.md", "blank.txt", "punct.md", "fake.docx", "fake.pdf"}
 
 
 def test_corpus_with_no_readable_file_fails_clearly(tmp_path):
