@@ -51,7 +51,8 @@ def theme():
 def html_text(text: str) -> str:
     """Text inside an HTML block (where Markdown is not applied): escaped, line breaks kept."""
     text = text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot reach the browser
-    return html.escape(text, quote=False)  # text nodes: quotes stay literal (never shown as &#x27;).replace("\r", "").replace("\n", "<br>")
+    # Text nodes only: quotes stay literal, never shown as &#x27;.
+    return html.escape(text, quote=False).replace("\r", "").replace("\n", "<br>")
 
 
 def plain_attr(text: str) -> str:
