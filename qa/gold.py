@@ -45,7 +45,7 @@ class Cited:
 
     id: str
     source: str  # file name of the report, e.g. "gongshu-departments-plenum-2020.md"
-    dept: str
+    dept: str  # a passage outside any department (a report's opening, a work report) is under its report's title
     text: str
 
     @property
@@ -270,12 +270,12 @@ def check_against_corpus(questions: list[GoldQuestion], corpus) -> dict[str, lis
     department (and report). Only definite errors are listed; an empty dict means the file is usable."""
     chunks = list(corpus.chunks)  # overview passages too: their "department" is the report title
     stems = {Path(r.source).stem for r in corpus.reports}
-    depts = {c.dept for c in chunks}
+    depts = {c.dept or c.title for c in chunks}
     problems: dict[str, list[str]] = {}
 
     def scope(report: str, dept_names: list[str]):
         return [c for c in chunks if (not report or Path(c.source).stem == report)
-                and (not dept_names or c.dept in dept_names)]
+                and (not dept_names or (c.dept or c.title) in dept_names)]
 
     for g in questions:
         found: list[str] = []

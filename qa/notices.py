@@ -43,7 +43,7 @@ def topic_elsewhere(retriever: Retriever, query: Query, hits: list[Hit], chosen:
         return None
     if any(mentions(terms, h.chunk.text) for h in hits if h.chunk.dept == scope[0]):
         return None
-    wider = retriever.search(replace(query, depts=[]), WIDER_K, None)
+    wider = retriever.search(replace(query, depts=[], hard_depts=[], dept_reports={}), WIDER_K, None)
     others = [d for d in dict.fromkeys(h.chunk.dept for h in wider if mentions(terms, h.chunk.text)) if d != scope[0]]
     if not others:
         return None

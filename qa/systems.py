@@ -51,11 +51,11 @@ class PipelineSystem(System):
         seconds = time.perf_counter() - t0
         if answer.abstained:
             asked = self.qa.resolve_followup(question, turns) if turns else question
-            cites = [Cited(h.chunk.id, h.chunk.source, h.chunk.dept, h.chunk.text)
+            cites = [Cited(h.chunk.id, h.chunk.source, h.chunk.dept or h.chunk.title, h.chunk.text)
                      for h in self.qa.retriever.search(asked, depth)]
         else:
-            cites = [Cited(c.id, c.source, c.dept, c.text) for c in answer.citations]
+            cites = [Cited(c.id, c.source, c.dept or c.report, c.text) for c in answer.citations]
         return Ranked(cites, answer.abstained, seconds)
 
     def count_relevant(self, gold: GoldQuestion) -> int:
-        return sum(gold.relevant(c.dept, c.text, c.source) for c in self.qa.index.chunks)
+        return sum(gold.relevant(c.dept or c.title, c.text, c.source) for c in self.qa.index.chunks)

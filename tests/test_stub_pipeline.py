@@ -48,8 +48,10 @@ def test_hybrid_combines_both_signals(stub_qa):
 def test_a_named_department_routes_the_search(stub_qa):
     hits = stub_qa.search("民政局明年做什么工作", k=5)
     assert hits and {h.chunk.dept for h in hits} == {"区民政局"}
-    hits = stub_qa.search("城管在做什么", k=5)  # derived alias 城管 -> 区城管局
+    hits = stub_qa.search("城管局在做什么", k=5)  # organisation-like alias: routes hard
     assert {h.chunk.dept for h in hits} == {"区城管局"}
+    hits = stub_qa.search("城管在做什么", k=5)  # a short name that can be an ordinary word only prefers
+    assert hits[0].chunk.dept == "区城管局"
 
 
 def test_the_dept_option_restricts_and_unknown_departments_are_refused(stub_qa):
