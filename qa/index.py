@@ -147,12 +147,13 @@ class ReportIndex:
         self.departments = list(dict.fromkeys(c.dept for c in chunks if c.kind != "overview"))
         self.dept_of = np.array([c.dept for c in chunks], dtype=object)
         self.corpus_text = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in chunks).lower()
+        self.embed_stats = None  # set by build_index: what the embedder did (qa.embed.EmbedStats)
 
     # ------------------------------------------------------------ build
 
     @classmethod
-    def build(cls, corpus: Corpus, st_encoder, settings: Settings, progress: bool = True) -> "ReportIndex":
-        """Embed and index ``corpus`` with a ``SentenceTransformerEncoder``."""
+    def build(cls, corpus: Corpus, encoder, settings: Settings, progress: bool = True) -> "ReportIndex":
+        """Embed and index ``corpus`` with ``encoder`` (``qa.embed.CachedEmbedder``, or any ``Encoder``)."""
         import bm25s
         import faiss
         from tqdm import tqdm
@@ -163,18 +164,12 @@ class ReportIndex:
         chunks = corpus.chunks
         texts = [c.dense_text(settings.chunking) for c in chunks]
         clause_texts = [corpus.source_text(c.source)[s:e] for c in chunks for s, e in c.clauses]
-        batches = [texts[i:i + 16] for i in range(0, len(texts), 16)]
-        clause_batches = [clause_texts[i:i + 32] for i in range(0, len(clause_texts), 32)]
-        vectors, clause_vectors = [], []
         with tqdm(total=len(texts) + len(clause_texts), desc="embedding", unit="text", disable=not progress,
                   file=sys.stderr) as bar:
-            for batch in batches:
-                vectors.append(st_encoder.encode(batch))
-                bar.update(len(batch))
-            for batch in clause_batches:
-                clause_vectors.append(st_encoder.encode(batch))
-                bar.update(len(batch))
-        matrix = np.vstack(vectors)
+            if hasattr(encoder, "progress"):
+                encoder.progress = bar.update
+            both = encoder.encode(texts + clause_texts)  # one call: batches sorted by length across both
+        matrix, clause_matrix = both[:len(texts)], both[len(texts):]
         dense = faiss.IndexFlatIP(matrix.shape[1])
         dense.add(matrix)
 
@@ -202,7 +197,7 @@ class ReportIndex:
             departments=departments,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        index = cls(chunks, dense, np.vstack(clause_vectors), bm25, tokenizer, corpus.aliases, manifest)
+        index = cls(chunks, dense, clause_matrix, bm25, tokenizer, corpus.aliases, manifest)
         index.manifest.build_seconds = round(time.perf_counter() - t0, 2)
         return index
 
@@ -279,18 +274,17 @@ class ReportIndex:
 
 def build_index(settings: Settings, progress: bool = True, quantize: bool = False) -> ReportIndex:
     """Parse the corpus, embed, export the query encoder and save: the whole ``qa build``."""
-    from qa.encoder import SentenceTransformerEncoder, export_onnx
+    from qa.embed import build_embedder
+    from qa.encoder import ENCODER_CONFIG
     from qa.model import check_model_dir
 
     check_model_dir(settings.model_dir)
     corpus = load_corpus(settings.corpus_dir, settings.chunking)
-    st_encoder = SentenceTransformerEncoder(settings.model_dir)
-    index = ReportIndex.build(corpus, st_encoder, settings, progress=progress)
-    staging = settings.index_dir.resolve().parent / f".encoder-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        index.manifest.encoder = export_onnx(st_encoder, staging, quantize=quantize)
-        index.save(settings.index_dir, encoder_dir=staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # The ONNX export is made once per model and cached; vectors are cached by text (qa/embed.py).
+    embedder, query_encoder_dir = build_embedder(settings, quantize=quantize)
+    index = ReportIndex.build(corpus, embedder, settings, progress=progress)
+    index.embed_stats = embedder.stats
+    embedder.close()
+    index.manifest.encoder = json.loads((query_encoder_dir / ENCODER_CONFIG).read_text())
+    index.save(settings.index_dir, encoder_dir=query_encoder_dir)
     return index
