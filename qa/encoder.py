@@ -233,13 +233,22 @@ def _checksums(folder: Path) -> dict[str, str]:
     return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def _stamps(folder: Path) -> dict[str, list[int]]:
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file()}
+
+
 def export_is_intact(folder: Path) -> bool:
-    """True when ``folder`` holds exactly the files its sidecar checksum file lists, unchanged."""
+    """True when ``folder`` holds exactly the files its sidecar lists, unchanged: same size and mtime
+    (cheap), or else the same sha256 (hashing the ~90 MB model only when a stamp differs)."""
     sidecar = folder.with_name(folder.name + ".sha256.json")
     try:
         expected = json.loads(sidecar.read_text())
-        return folder.is_dir() and _checksums(folder) == expected
-    except (OSError, ValueError):
+        if not folder.is_dir():
+            return False
+        if expected.get("stamps") == _stamps(folder):
+            return True
+        return _checksums(folder) == expected.get("sha256")
+    except (OSError, ValueError, AttributeError):
         return False
 
 
@@ -251,7 +260,7 @@ def _store(folder: Path, make: Callable[[Path], object]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         make(tmp)
-        sums = _checksums(tmp)
+        sums = {"sha256": _checksums(tmp)}
         sidecar.unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
         try:
@@ -260,6 +269,7 @@ def _store(folder: Path, make: Callable[[Path], object]) -> None:
             if export_is_intact(folder):  # another build stored the same export meanwhile
                 return
             raise
+        sums["stamps"] = _stamps(folder)  # after the rename: rename keeps size and mtime
         part = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
         part.write_text(json.dumps(sums, indent=1))
         os.replace(part, sidecar)
