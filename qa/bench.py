@@ -346,8 +346,10 @@ def _median_build(settings: Settings, runs: int, before_each) -> dict:
     for _ in range(runs):
         before_each()
         builds.append(_timed_build(settings))
-    median = sorted(builds, key=lambda b: b["s"])[len(builds) // 2]
-    return median | {"runs_s": [b["s"] for b in builds], "cpu_runs_s": [b["cpu_s"] for b in builds]}
+    median = sorted(builds, key=lambda b: b["s"])[(len(builds) - 1) // 2]  # the lower middle run
+    return median | {"s": round(statistics.median(b["s"] for b in builds), 2),
+                     "cpu_s": round(statistics.median(b["cpu_s"] for b in builds), 2),
+                     "runs_s": [b["s"] for b in builds], "cpu_runs_s": [b["cpu_s"] for b in builds]}
 
 
 _EMBED_BASELINE_WORKER = """
