@@ -397,6 +397,7 @@ def bench_build_and_scale(settings: Settings, factors: list[int], queries: int, 
     runs = runs or {}
     results = []
     load_before = os.getloadavg()
+    run_at = time.strftime("%Y-%m-%d %H:%M:%S")
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
         cache = _bench_cache(settings, Path(tmp))
         for factor in factors:
@@ -414,6 +415,7 @@ def bench_build_and_scale(settings: Settings, factors: list[int], queries: int, 
             synthetic_corpus(settings.corpus_dir, scaled.corpus_dir, factor + 1, first=factor)  # one more report
             add_one = _timed_build(scaled)
             results.append({"factor": factor, "chunks": chunks, "build_s": build["s"], "build_runs_s": build["runs_s"],
+                            "build_cpu_runs_s": build["cpu_runs_s"],
                             "build_cpu_s": build["cpu_s"], "rebuild_cpu_s": rebuild["cpu_s"], "add_one_cpu_s": add_one["cpu_s"],
                             "build_peak_mb": build["peak_mb"], "texts": build.get("texts"),
                             "embedded": build.get("embedded"), "rebuild_s": rebuild["s"],
@@ -422,7 +424,7 @@ def bench_build_and_scale(settings: Settings, factors: list[int], queries: int, 
                             "index_mb": index_mb, "index_mb_without_encoder": round(index_mb - encoder_mb, 2),
                             "load_s": round(worker["load_s"], 3), "query_peak_mb": query_mb, **_ms(worker["answer"])})
             print(f"  scale {factor}x: {results[-1]}", file=sys.stderr)
-    return {"factors": results, "loadavg_before": [round(x, 2) for x in load_before],
+    return {"factors": results, "run_at": run_at, "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
 
 
@@ -434,7 +436,8 @@ def bench_build(settings: Settings, factors: list[int], queries: int) -> dict:
 
 def markdown_build(scale: dict) -> list[str]:
     lines = ["\n## Build and scale (synthetic corpora: the report repeated, departments renamed, items shuffled)\n",
-             f"Load average (1/5/15 min) on {scale.get('cpus')} cores: {scale.get('loadavg_before')} before, "
+             f"Measured {scale.get('run_at', '')}; load average (1/5/15 min) on {scale.get('cpus')} cores: "
+             f"{scale.get('loadavg_before')} before, "
              f"{scale.get('loadavg_after')} after. Build = `python -m qa build` with an empty vector cache and "
              "the cached ONNX export (median of the runs listed); rebuild = same corpus again; "
              "add one = one more report, then build.\n",

@@ -242,11 +242,27 @@ def build_embedder(settings, quantize: bool = False, progress: Callable[[int], N
     from qa.encoder import ENCODER_CONFIG, cached_export, export_key
     from qa.model import weights_sha256
 
-    model_sha = weights_sha256(settings.model_dir, settings.cache_dir)
-    fp32 = cached_export(settings.model_dir, settings.cache_dir, model_sha)
-    query_dir = cached_export(settings.model_dir, settings.cache_dir, model_sha, quantize=True) if quantize else fp32
+    cache_dir = _writable_cache_dir(Path(settings.cache_dir))
+    model_sha = weights_sha256(settings.model_dir, cache_dir)
+    fp32 = cached_export(settings.model_dir, cache_dir, model_sha)
+    query_dir = cached_export(settings.model_dir, cache_dir, model_sha, quantize=True) if quantize else fp32
     config = json.loads((fp32 / ENCODER_CONFIG).read_text())
     key = export_key(model_sha) + f":max_length={config['max_length']}"
-    cache = VectorCache(Path(settings.cache_dir) / "vectors" / f"{export_key(model_sha)[:24]}.sqlite",
-                        int(config["dim"]))
+    cache = VectorCache(cache_dir / "vectors" / f"{export_key(model_sha)[:24]}.sqlite", int(config["dim"]))
     return CachedEmbedder(fp32, key, cache, progress=progress), query_dir
+
+
+def _writable_cache_dir(cache_dir: Path) -> Path:
+    """``cache_dir``, or a fresh temporary folder (with a warning) when it cannot be written."""
+    import tempfile
+
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache_dir):
+            pass
+        return cache_dir
+    except OSError as exc:
+        fallback = Path(tempfile.mkdtemp(prefix="report-qa-cache-"))
+        print(f"warning: cache folder {cache_dir} not writable ({exc}); using {fallback} for this build "
+              "(nothing will be reused)", file=sys.stderr)
+        return fallback
