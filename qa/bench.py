@@ -436,7 +436,7 @@ def bench_build(settings: Settings, factors: list[int], queries: int) -> dict:
 
 def markdown_build(scale: dict) -> list[str]:
     lines = ["\n## Build and scale (synthetic corpora: the report repeated, departments renamed, items shuffled)\n",
-             f"Measured {scale.get('run_at', '')}; load average (1/5/15 min) on {scale.get('cpus')} cores: "
+             f"Build columns measured {scale.get('run_at', '')}; load average (1/5/15 min) on {scale.get('cpus')} cores: "
              f"{scale.get('loadavg_before')} before, "
              f"{scale.get('loadavg_after')} after. Build = `python -m qa build` with an empty vector cache and "
              "the cached ONNX export (median of the runs listed); rebuild = same corpus again; "
@@ -451,6 +451,8 @@ def markdown_build(scale: dict) -> list[str]:
                      f"| {r.get('rebuild_s')} ({r.get('rebuild_cpu_s')}) "
                      f"| {r.get('add_one_s')} ({r.get('add_one_cpu_s')}, {r.get('add_one_embedded')}) | {r['index_mb']} "
                      f"({r['index_mb_without_encoder']}) | {r['load_s']} | {r['p50_ms']} / {r['p95_ms']} | {r['query_peak_mb']} |")
+    if scale.get("note"):
+        lines.append(f"\nNote: {scale['note']}.")
     if scale.get("first_build"):
         f = scale["first_build"]
         lines.append(f"\nFirst build on a new machine (1x, empty cache: ONNX export with torch included): "
