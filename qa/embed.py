@@ -247,8 +247,9 @@ def build_embedder(settings, quantize: bool = False, progress: Callable[[int], N
     fp32 = cached_export(settings.model_dir, cache_dir, model_sha)
     query_dir = cached_export(settings.model_dir, cache_dir, model_sha, quantize=True) if quantize else fp32
     config = json.loads((fp32 / ENCODER_CONFIG).read_text())
-    key = export_key(model_sha) + f":max_length={config['max_length']}"
-    cache = VectorCache(cache_dir / "vectors" / f"{export_key(model_sha)[:24]}.sqlite", int(config["dim"]))
+    export = export_key(model_sha, settings.model_dir)
+    key = f"{export}:max_length={config['max_length']}"
+    cache = VectorCache(cache_dir / "vectors" / f"{export[:24]}.sqlite", int(config["dim"]))
     return CachedEmbedder(fp32, key, cache, progress=progress), query_dir
 
 

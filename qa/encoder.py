@@ -214,16 +214,22 @@ def config_onnx_file(encoder_dir: Path) -> str:
 EXPORT_OPTIONS = {"exporter": "torch.onnx.export", "dynamo": False, "opset": 17, "pooling": "in-graph", "revision": 1}
 
 
-def export_key(weights_sha256: str) -> str:
-    """sha256 of the model weights' hash, the export options and the torch version (read without importing it)."""
+def export_key(weights_sha256: str, model_dir: Path | None = None) -> str:
+    """sha256 of the model weights' hash, the model folder's small config files (pooling, max length,
+    tokenizer), the export options and the torch version (read without importing torch)."""
     from importlib import metadata
 
     try:
         torch_version = metadata.version("torch")
     except metadata.PackageNotFoundError:
         torch_version = "missing"
-    payload = json.dumps({"weights": weights_sha256, "options": EXPORT_OPTIONS, "torch": torch_version},
-                         sort_keys=True)
+    configs = hashlib.sha256()
+    if model_dir is not None:
+        for path in sorted(Path(model_dir).rglob("*")):
+            if path.is_file() and path.suffix in (".json", ".txt") and path.stat().st_size < 5_000_000:
+                configs.update(str(path.relative_to(model_dir)).encode() + b"\0" + path.read_bytes())
+    payload = json.dumps({"weights": weights_sha256, "configs": configs.hexdigest(), "options": EXPORT_OPTIONS,
+                          "torch": torch_version}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -283,7 +289,7 @@ def cached_export(model_dir: Path, cache_dir: Path, weights_sha256: str, quantiz
     Exports live in ``cache_dir/onnx/<export key>/`` with a checksum sidecar; a damaged or partial
     export is exported again. Only an export imports torch; reusing one does not.
     """
-    root = Path(cache_dir) / "onnx" / export_key(weights_sha256)[:24]
+    root = Path(cache_dir) / "onnx" / export_key(weights_sha256, model_dir)[:24]
     fp32 = root / "fp32"
     if not export_is_intact(fp32):
         _store(fp32, lambda tmp: export_onnx(SentenceTransformerEncoder(model_dir), tmp))
