@@ -31,6 +31,7 @@ import numpy as np
 MAX_BATCH_ROWS = 4
 MAX_BATCH_TOKENS = 2048
 MAX_WORKERS = 4  # parallel single-threaded ONNX runs, at most one per core
+FLUSH_ROWS = 512  # vectors written to the cache at least this often
 _SQL_CHUNK = 500  # keys per SELECT ... IN (...)
 
 
@@ -198,11 +199,9 @@ class CachedEmbedder:
         if self.progress:
             self.progress(len(texts) - len(missing))
         if missing:
-            fresh = self._embed([t for t, _ in missing])
+            fresh = self._embed([t for t, _ in missing], [k for _, k in missing])
             for (t, _), v in zip(missing, fresh):
                 vectors[t] = v
-            if self.cache is not None:
-                self.cache.put_many([(k, v) for (_, k), v in zip(missing, fresh)])
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.ascontiguousarray(np.stack([vectors[t] for t in texts]), dtype=np.float32)
@@ -211,24 +210,39 @@ class CachedEmbedder:
         if self.cache is not None:
             self.cache.close()
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        """Tokenise once, run length-sorted batches, return the rows in the order of ``texts``."""
+    def _embed(self, texts: list[str], keys: list[bytes]) -> np.ndarray:
+        """Tokenise once, run length-sorted batches, return the rows in the order of ``texts``.
+
+        Vectors go to the cache every ``FLUSH_ROWS`` rows, so an interrupted build keeps what it embedded."""
         from concurrent.futures import ThreadPoolExecutor
 
         encoder = self.encoder
         encodings = encoder.tokenizer.encode_batch(texts)
         batches = length_sorted_batches([len(e.ids) for e in encodings])[::-1]  # longest first: no long tail
         out = np.zeros((len(texts), 0), dtype=np.float32)
-        with ThreadPoolExecutor(self.workers) as pool:  # onnxruntime releases the GIL while it runs
+        pending: list[tuple[bytes, np.ndarray]] = []
+        pool = ThreadPoolExecutor(self.workers)  # onnxruntime releases the GIL while it runs
+        try:
             for batch, rows in zip(batches, pool.map(lambda b: encoder.run([encodings[i] for i in b]), batches)):
                 if out.shape[1] == 0:
                     out = np.zeros((len(texts), rows.shape[1]), dtype=np.float32)
                 out[batch] = rows
+                pending.extend(zip((keys[i] for i in batch), rows))
+                if len(pending) >= FLUSH_ROWS:
+                    self._store(pending)
                 self.stats.encoder_calls += 1
                 self.stats.embedded += len(batch)
                 if self.progress:
                     self.progress(len(batch))
+        finally:  # on an error or Ctrl-C, batches not started yet are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._store(pending)
         return out
+
+    def _store(self, pending: list[tuple[bytes, np.ndarray]]) -> None:
+        if self.cache is not None and pending:
+            self.cache.put_many(pending)
+        pending.clear()
 
 
 def build_embedder(settings, quantize: bool = False, progress: Callable[[int], None] | None = None):

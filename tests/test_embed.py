@@ -164,3 +164,27 @@ def test_build_with_cached_export_does_not_import_torch(isolated):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert (isolated.index_dir / "encoder" / "model.onnx").is_file()
+
+
+def test_interrupted_embedding_keeps_what_it_embedded(export_dir, tmp_path, monkeypatch):
+    import qa.embed
+
+    monkeypatch.setattr(qa.embed, "FLUSH_ROWS", 1)
+    texts = [f"第{i}项测试文本，长度各不相同。" * (1 + i % 3) for i in range(12)]
+    embedder = CachedEmbedder(export_dir, "k", VectorCache(tmp_path / "v.sqlite", dim=512))
+    embedder.workers = 1
+    counter = _counting(embedder)
+    original = counter.run
+
+    def power_cut(encodings):
+        if counter.calls >= 2:
+            raise KeyboardInterrupt("power cut")
+        return original(encodings)
+
+    counter.run = power_cut
+    with pytest.raises(KeyboardInterrupt):
+        embedder.encode(texts)
+    again = CachedEmbedder(export_dir, "k", VectorCache(tmp_path / "v.sqlite", dim=512))
+    vectors = again.encode(texts)
+    assert 0 < again.stats.cached < len(texts) and again.stats.embedded == len(texts) - again.stats.cached
+    assert np.allclose(vectors, OnnxEncoder(export_dir).encode(texts), atol=1e-5)
