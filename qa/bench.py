@@ -4,8 +4,10 @@ Everything is measured in one run on this machine, so ratios compare like
 with like: warm answer latency next to the raw sentence-transformers encode
 of the same questions (the floor), the ``ask --json -`` stream cost per
 question, cold one-shot CLI time next to ``import sentence_transformers``,
-app start-up, index build, synthetic 1x/10x/100x corpora (build time, size,
-query latency, peak memory) and an HTTP load test on loopback.
+app start-up, index build, synthetic 1x/10x/100x corpora (build with an empty
+vector cache, rebuild, adding one report, wall and CPU time, size, query
+latency, peak memory), the first build with the ONNX export, sentence-
+transformers vs ONNX embedding of the same texts, and an HTTP load test on loopback.
 """
 
 from __future__ import annotations
