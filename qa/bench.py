@@ -455,6 +455,12 @@ def markdown_build(scale: dict) -> list[str]:
                      f"({r['index_mb_without_encoder']}) | {r['load_s']} | {r['p50_ms']} / {r['p95_ms']} | {r['query_peak_mb']} |")
     if scale.get("note"):
         lines.append(f"\nNote: {scale['note']}.")
+    if scale.get("repeat_run"):
+        rr = scale["repeat_run"]
+        lines.append(f"Repeat build run {rr['run_at']} (load {rr['loadavg_before']} before, {rr['loadavg_after']} after): "
+                     + "; ".join(f"{r['factor']}x build {r['build_s']} s ({r['build_cpu_s']} CPU s), rebuild "
+                                 f"{r['rebuild_s']} s, add one {r['add_one_s']} s ({r['add_one_cpu_s']} CPU s)"
+                                 for r in rr["factors"]) + ".")
     if scale.get("first_build"):
         f = scale["first_build"]
         lines.append(f"\nFirst build on a new machine (1x, empty cache: ONNX export with torch included): "
