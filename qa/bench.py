@@ -4,8 +4,10 @@ Everything is measured in one run on this machine, so ratios compare like
 with like: warm answer latency next to the raw sentence-transformers encode
 of the same questions (the floor), the ``ask --json -`` stream cost per
 question, cold one-shot CLI time next to ``import sentence_transformers``,
-app start-up, index build, synthetic 1x/10x/100x corpora (build time, size,
-query latency, peak memory) and an HTTP load test on loopback.
+app start-up, index build, synthetic 1x/10x/100x corpora (build with an empty
+vector cache, rebuild, adding one report, wall and CPU time, size, query
+latency, peak memory), the first build with the ONNX export, sentence-
+transformers vs ONNX embedding of the same texts, and an HTTP load test on loopback.
 """
 
 from __future__ import annotations
@@ -450,16 +452,17 @@ def dir_size_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 2)
 
 
-def synthetic_corpus(source_dir: Path, out_dir: Path, factor: int, seed: int = 0) -> int:
-    """``factor`` copies of every report, departments renamed and items shuffled; returns the chunk count."""
-    rng = random.Random(seed)
+def synthetic_corpus(source_dir: Path, out_dir: Path, factor: int, seed: int = 0, first: int = 0) -> int:
+    """Copies ``first``..``factor - 1`` of every report (copy 0 is the report itself; the others have their
+    departments renamed and items shuffled); returns the chunk count of ``out_dir``."""
+    rng = random.Random(seed + first)
     out_dir.mkdir(parents=True, exist_ok=True)
     if (source_dir / "aliases.json").exists():
         shutil.copy(source_dir / "aliases.json", out_dir / "aliases.json")
     for path in corpus_files(source_dir):
         text = path.read_text(encoding="utf-8")
         head, *sections = re.split(r"(?m)^(?=### )", text)
-        for copy in range(factor):
+        for copy in range(first, factor):
             parts = []
             for section in rng.sample(sections, len(sections)) if copy else sections:
                 dept = section.splitlines()[0][4:].lstrip("▶ ").strip()
@@ -484,23 +487,167 @@ def _shuffle_items(section: str, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-def bench_build_and_scale(settings: Settings, factors: list[int], queries: int) -> dict:
+# What `qa build` prints about the embedder (qa/embed.py EmbedStats.summary).
+_VECTORS_LINE = re.compile(r"vectors: (\d+) texts \((\d+) distinct\): (\d+) from the vector cache, (\d+) embedded")
+
+
+def _timed_build(settings: Settings) -> dict:
+    """One ``python -m qa build``: wall seconds, CPU seconds (user + system; less sensitive to a busy
+    machine than wall time), peak MB and what the embedder did."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, peak_mb, out = run_with_peak(["-m", "qa", "build", "--quiet"], _env(settings))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    match = _VECTORS_LINE.search(out)
+    counts = dict(zip(("texts", "distinct", "cached", "embedded"), map(int, match.groups()))) if match else {}
+    return {"s": round(seconds, 2), "cpu_s": round(cpu, 2), "peak_mb": peak_mb, **counts}
+
+
+def _bench_cache(settings: Settings, root: Path) -> Path:
+    """A cache folder whose vector cache starts empty and whose ONNX exports are ``settings.cache_dir``'s
+    (exporting is a once-per-model step, timed on its own by ``bench_first_build``)."""
+    shared = Path(settings.cache_dir) / "onnx"
+    shared.mkdir(parents=True, exist_ok=True)
+    cache = root / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "onnx").symlink_to(shared.resolve(), target_is_directory=True)
+    return cache
+
+
+def _clear_vectors(cache: Path) -> None:
+    shutil.rmtree(cache / "vectors", ignore_errors=True)
+
+
+def _median_build(settings: Settings, runs: int, before_each) -> dict:
+    builds = []
+    for _ in range(runs):
+        before_each()
+        builds.append(_timed_build(settings))
+    median = sorted(builds, key=lambda b: b["s"])[(len(builds) - 1) // 2]  # the lower middle run
+    return median | {"s": round(statistics.median(b["s"] for b in builds), 2),
+                     "cpu_s": round(statistics.median(b["cpu_s"] for b in builds), 2),
+                     "runs_s": [b["s"] for b in builds], "cpu_runs_s": [b["cpu_s"] for b in builds]}
+
+
+_EMBED_BASELINE_WORKER = """
+import json, os, sys, time
+from qa.config import Settings
+from qa.corpus import load_corpus
+s = Settings.from_env()
+corpus = load_corpus(s.corpus_dir, s.chunking)
+texts = [c.dense_text(s.chunking) for c in corpus.chunks]
+texts += [corpus.source_text(c.source)[a:b] for c in corpus.chunks for a, b in c.clauses]
+if sys.argv[1] == "st":  # the build before qa/embed.py: sentence-transformers, batches of 16 / 32 in corpus order
+    from qa.encoder import SentenceTransformerEncoder
+    enc = SentenceTransformerEncoder(s.model_dir); enc.encode(texts[:2])
+    t = time.perf_counter(); enc.encode(texts); seconds = time.perf_counter() - t
+else:  # qa/embed.py without its cache
+    from qa.embed import build_embedder
+    embedder, _ = build_embedder(s); embedder.cache = None; embedder.encode(texts[:2])
+    t = time.perf_counter(); embedder.encode(texts); seconds = time.perf_counter() - t
+print(json.dumps({"texts": len(texts), "s": seconds}))
+"""
+
+
+def bench_embed_baseline(settings: Settings, repeats: int = 3) -> dict:
+    """Same-run baseline for a busy machine: embedding the 1x corpus's texts with sentence-transformers
+    (how the build embedded before) vs qa/embed.py with no cache, alternating, each in its own process."""
+    st, onnx = [], []
+    for _ in range(repeats):
+        st.append(json.loads(run_with_peak(["-c", _EMBED_BASELINE_WORKER, "st"], _env(settings))[2])["s"])
+        onnx.append(json.loads(run_with_peak(["-c", _EMBED_BASELINE_WORKER, "onnx"], _env(settings))[2])["s"])
+    a, b = statistics.median(st), statistics.median(onnx)
+    return {"st_embed_s": round(a, 2), "onnx_embed_s": round(b, 2), "speedup": round(a / b, 2),
+            "st_runs_s": [round(x, 2) for x in st], "onnx_runs_s": [round(x, 2) for x in onnx]}
+
+
+def bench_first_build(settings: Settings) -> dict:
+    """The 1x corpus built with an empty cache: the ONNX export (torch, once per model) included."""
+    with tempfile.TemporaryDirectory(prefix="qa-bench-first-") as tmp:
+        first = replace(settings, index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache")
+        return _timed_build(first)
+
+
+def bench_build_and_scale(settings: Settings, factors: list[int], queries: int, runs: dict[int, int] | None = None) -> dict:
+    """Per synthetic corpus: build with an empty vector cache (median of ``runs[factor]``, default 3 for
+    <= 1x, 2 for <= 10x, else 1), rebuild unchanged, add one report and rebuild; query latency; sizes."""
+    runs = runs or {}
     results = []
+    load_before = os.getloadavg()
+    run_at = time.strftime("%Y-%m-%d %H:%M:%S")
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp:
+        cache = _bench_cache(settings, Path(tmp))
         for factor in factors:
-            scaled = replace(settings, corpus_dir=Path(tmp) / f"corpus-{factor}x", index_dir=Path(tmp) / f"index-{factor}x")
+            scaled = replace(settings, corpus_dir=Path(tmp) / f"corpus-{factor}x", index_dir=Path(tmp) / f"index-{factor}x",
+                             cache_dir=cache)
             chunks = synthetic_corpus(settings.corpus_dir, scaled.corpus_dir, factor)
-            build_s, build_mb, _ = run_with_peak(["-m", "qa", "build", "--quiet"], _env(scaled))
+            n = runs.get(factor, 3 if factor <= 1 else 2 if factor <= 10 else 1)
+            build = _median_build(scaled, n, lambda: _clear_vectors(cache))
+            rebuild = _timed_build(scaled)
             _, query_mb, out = run_with_peak(["-c", _ANSWER_WORKER], _env(scaled),
                                              "\n".join(distinct_questions(queries)) + "\n")
             worker = json.loads(out)
             encoder_mb = dir_size_mb(scaled.index_dir / "encoder")
-            results.append({"factor": factor, "chunks": chunks, "build_s": round(build_s, 2),
-                            "build_peak_mb": build_mb, "index_mb": dir_size_mb(scaled.index_dir),
-                            "index_mb_without_encoder": round(dir_size_mb(scaled.index_dir) - encoder_mb, 2),
+            index_mb = dir_size_mb(scaled.index_dir)
+            synthetic_corpus(settings.corpus_dir, scaled.corpus_dir, factor + 1, first=factor)  # one more report
+            add_one = _timed_build(scaled)
+            results.append({"factor": factor, "chunks": chunks, "build_s": build["s"], "build_runs_s": build["runs_s"],
+                            "build_cpu_runs_s": build["cpu_runs_s"],
+                            "build_cpu_s": build["cpu_s"], "rebuild_cpu_s": rebuild["cpu_s"], "add_one_cpu_s": add_one["cpu_s"],
+                            "build_peak_mb": build["peak_mb"], "texts": build.get("texts"),
+                            "embedded": build.get("embedded"), "rebuild_s": rebuild["s"],
+                            "rebuild_embedded": rebuild.get("embedded"), "add_one_s": add_one["s"],
+                            "add_one_embedded": add_one.get("embedded"), "add_one_peak_mb": add_one["peak_mb"],
+                            "index_mb": index_mb, "index_mb_without_encoder": round(index_mb - encoder_mb, 2),
                             "load_s": round(worker["load_s"], 3), "query_peak_mb": query_mb, **_ms(worker["answer"])})
             print(f"  scale {factor}x: {results[-1]}", file=sys.stderr)
-    return {"factors": results}
+    return {"factors": results, "run_at": run_at, "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
+
+
+def bench_build(settings: Settings, factors: list[int], queries: int) -> dict:
+    """Everything about build speed: first build (export included), the same-run embedding baseline, scale."""
+    return {"first_build": bench_first_build(settings), "embed_baseline": bench_embed_baseline(settings),
+            **bench_build_and_scale(settings, factors, queries)}
+
+
+def markdown_build(scale: dict) -> list[str]:
+    lines = ["\n## Build and scale (synthetic corpora: the report repeated, departments renamed, items shuffled)\n",
+             f"Build columns measured {scale.get('run_at', '')}; load average (1/5/15 min) on {scale.get('cpus')} cores: "
+             f"{scale.get('loadavg_before')} before, "
+             f"{scale.get('loadavg_after')} after. Build = `python -m qa build` with an empty vector cache and "
+             "the cached ONNX export (median of the runs listed); rebuild = same corpus again; "
+             "add one = one more report, then build.\n",
+             "| corpus | chunks | texts (embedded) | build s (runs) | build CPU s | build peak MB | rebuild s (CPU s) "
+             "| add one report s (CPU s, texts embedded) | index MB (without ONNX encoder) | load s | query p50 / p95 ms "
+             "| query peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in scale["factors"]:
+        lines.append(f"| {r['factor']}x | {r['chunks']} | {r.get('texts')} ({r.get('embedded')}) | {r['build_s']} "
+                     f"({', '.join(map(str, r.get('build_runs_s', [])))}) | {r.get('build_cpu_s')} | {r['build_peak_mb']} "
+                     f"| {r.get('rebuild_s')} ({r.get('rebuild_cpu_s')}) "
+                     f"| {r.get('add_one_s')} ({r.get('add_one_cpu_s')}, {r.get('add_one_embedded')}) | {r['index_mb']} "
+                     f"({r['index_mb_without_encoder']}) | {r['load_s']} | {r['p50_ms']} / {r['p95_ms']} | {r['query_peak_mb']} |")
+    if scale.get("note"):
+        lines.append(f"\nNote: {scale['note']}.")
+    if scale.get("repeat_run"):
+        rr = scale["repeat_run"]
+        lines.append(f"Repeat build run {rr['run_at']} (load {rr['loadavg_before']} before, {rr['loadavg_after']} after): "
+                     + "; ".join(f"{r['factor']}x build {r['build_s']} s ({r['build_cpu_s']} CPU s), rebuild "
+                                 f"{r['rebuild_s']} s, add one {r['add_one_s']} s ({r['add_one_cpu_s']} CPU s)"
+                                 for r in rr["factors"]) + ".")
+    if scale.get("first_build"):
+        f = scale["first_build"]
+        lines.append(f"\nFirst build on a new machine (1x, empty cache: ONNX export with torch included): "
+                     f"{f['s']} s, peak {f['peak_mb']} MB.")
+    if scale.get("embed_baseline"):
+        b = scale["embed_baseline"]
+        lines.append(f"Same-run baseline, embedding the 1x corpus's {scale['factors'][0].get('texts') if scale['factors'] else ''} "
+                     f"texts: sentence-transformers (the old build) {b['st_embed_s']} s vs qa/embed.py without cache "
+                     f"{b['onnx_embed_s']} s ({b['speedup']}x).")
+    return lines
 
 
 # ---------------------------------------------------------------- report
@@ -526,12 +673,7 @@ def markdown(report: dict) -> str:
         h = report["http"]
         lines.append(f"| HTTP /api/ask, {h['clients']} clients, {h['seconds']} s | {h['throughput_rps']} req/s, "
                      f"p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms, {h['errors']} errors | |")
-    lines += ["\n## Build and scale (synthetic corpora: the report repeated, departments renamed, items shuffled)\n",
-              "| corpus | chunks | build s | build peak MB | index MB (without ONNX encoder) | load s | query p50 / p95 ms | query peak MB |",
-              "|---|---|---|---|---|---|---|---|"]
-    for r in report["scale"]["factors"]:
-        lines.append(f"| {r['factor']}x | {r['chunks']} | {r['build_s']} | {r['build_peak_mb']} | {r['index_mb']} "
-                     f"({r['index_mb_without_encoder']}) | {r['load_s']} | {r['p50_ms']} / {r['p95_ms']} | {r['query_peak_mb']} |")
+    lines += markdown_build(report["scale"])
     if report["same_answers"]["differences"]:
         lines.append("\n## ONNX vs sentence-transformers differences\n")
         lines += [f"- {d['q']}: {d['onnx']} vs {d['sentence_transformers']}" for d in report["same_answers"]["differences"]]
@@ -584,7 +726,7 @@ def run_bench(settings: Settings, out_dir: Path, questions: int, stream_question
     report["cold"] = step("cold one-shot ask", bench_cold, settings, cold_runs)
     report["app_start"] = step("app start-up", bench_app_start, settings, 3)
     report["same_answers"] = step("ONNX vs sentence-transformers top-5", same_answers, settings)
-    report["scale"] = step("build and scale", bench_build_and_scale, settings, factors, 100)
+    report["scale"] = step("build and scale", bench_build, settings, factors, 100)
     report["http"] = step("HTTP load", bench_http, settings, clients, http_seconds) if clients else None
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

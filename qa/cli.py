@@ -74,6 +74,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     manifest = index.manifest
     print(f"built {settings.index_dir}: {manifest.chunk_count} chunks from {len(manifest.sources)} report(s) "
           f"in {elapsed:.1f} s (embedding + indexing {manifest.build_seconds:.1f} s)")
+    if index.embed_stats is not None:
+        print(f"vectors: {index.embed_stats.summary()}")
     if index.corpus is not None:
         print("files:")
         print(index.corpus.summary())

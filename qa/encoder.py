@@ -6,17 +6,20 @@
   normalisation inside the graph) with onnxruntime and ``tokenizers``: the
   query path, which imports neither torch nor transformers.
 
-``export_onnx`` writes the ONNX file and tokenizer next to the index and
-checks that both encoders agree before it returns.
+``export_onnx`` writes the ONNX file and tokenizer and checks that both
+encoders agree before it returns; ``cached_export`` keeps one export per
+model weights + export options in the cache folder, so a build exports once
+and later builds (which embed through ONNX, see ``qa.embed``) never import torch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -113,7 +116,9 @@ class OnnxEncoder:
         )
 
     def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encodings = self.tokenizer.encode_batch(list(texts))
+        return self._feed_encodings(self.tokenizer.encode_batch(list(texts)))
+
+    def _feed_encodings(self, encodings: Sequence) -> dict[str, np.ndarray]:
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -125,6 +130,11 @@ class OnnxEncoder:
             types[row, :n] = enc.type_ids
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {name: arrays[name] for name in self.input_names}
+
+    def run(self, encodings: Sequence) -> np.ndarray:
+        """Vectors of one batch of ``tokenizers`` encodings (padded to the longest)."""
+        (vectors,) = self.session.run(None, self._feed_encodings(encodings))
+        return vectors
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
@@ -182,23 +192,133 @@ def export_onnx(st_encoder: SentenceTransformerEncoder, out_dir: Path, quantize:
             wrapped, tuple(sample[n] for n in input_names), str(onnx_path), dynamo=False,
             input_names=input_names, output_names=["sentence_embedding"], dynamic_axes=dynamic, opset_version=17,
         )
-    onnx_file = ONNX_FILE
-    if quantize:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        onnx_file = "model.int8.onnx"
-        quantize_dynamic(str(onnx_path), str(out_dir / onnx_file), weight_type=QuantType.QInt8)
-        onnx_path.unlink()
     config = {
-        "onnx_file": onnx_file,
+        "onnx_file": ONNX_FILE,
         "input_names": input_names,
         "max_length": int(model.max_seq_length or 512),
         "dim": int((getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()),
-        "quantized": quantize,
+        "quantized": False,
     }
     (out_dir / ENCODER_CONFIG).write_text(json.dumps(config, indent=2))
-    _check_agreement(st_encoder, OnnxEncoder(out_dir), min_cosine=0.98 if quantize else 0.9999)
+    _check_agreement(st_encoder, OnnxEncoder(out_dir), min_cosine=0.9999)
+    if quantize:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in (ONNX_FILE, TOKENIZER_FILE, ENCODER_CONFIG):
+                shutil.move(out_dir / name, Path(tmp) / name)
+            config = quantize_export(Path(tmp), out_dir)
     return config
+
+
+def quantize_export(fp32_dir: Path, out_dir: Path) -> dict:
+    """int8 copy of the export in ``fp32_dir`` into ``out_dir`` (no torch needed); checked against the fp32 one."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = json.loads((fp32_dir / ENCODER_CONFIG).read_text())
+    config.update(onnx_file="model.int8.onnx", quantized=True)
+    quantize_dynamic(str(fp32_dir / config_onnx_file(fp32_dir)), str(out_dir / config["onnx_file"]),
+                     weight_type=QuantType.QInt8)
+    shutil.copy(fp32_dir / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    (out_dir / ENCODER_CONFIG).write_text(json.dumps(config, indent=2))
+    _check_agreement(OnnxEncoder(fp32_dir), OnnxEncoder(out_dir), min_cosine=0.98)
+    return config
+
+
+def config_onnx_file(encoder_dir: Path) -> str:
+    return json.loads((encoder_dir / ENCODER_CONFIG).read_text()).get("onnx_file", ONNX_FILE)
+
+
+# ---------------------------------------------------------------- the export cache
+
+# Bump when export_onnx changes what it writes: the cached exports of older code are then not reused.
+EXPORT_OPTIONS = {"exporter": "torch.onnx.export", "dynamo": False, "opset": 17, "pooling": "in-graph", "revision": 1}
+
+
+def export_key(weights_sha256: str, model_dir: Path | None = None) -> str:
+    """sha256 of the model weights' hash, the model folder's small config files (pooling, max length,
+    tokenizer), the export options and the torch version (read without importing torch)."""
+    from importlib import metadata
+
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "missing"
+    configs = hashlib.sha256()
+    if model_dir is not None:
+        for path in sorted(Path(model_dir).rglob("*")):
+            if path.is_file() and path.suffix in (".json", ".txt") and path.stat().st_size < 5_000_000:
+                configs.update(str(path.relative_to(model_dir)).encode() + b"\0" + path.read_bytes())
+    payload = json.dumps({"weights": weights_sha256, "configs": configs.hexdigest(), "options": EXPORT_OPTIONS,
+                          "torch": torch_version}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    from qa.model import sha256_file
+
+    return {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _stamps(folder: Path) -> dict[str, list[int]]:
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def export_is_intact(folder: Path) -> bool:
+    """True when ``folder`` holds exactly the files its sidecar lists, unchanged: same size and mtime
+    (cheap), or else the same sha256 (hashing the ~90 MB model only when a stamp differs)."""
+    sidecar = folder.with_name(folder.name + ".sha256.json")
+    try:
+        expected = json.loads(sidecar.read_text())
+        if not folder.is_dir():
+            return False
+        if expected.get("stamps") == _stamps(folder):
+            return True
+        return _checksums(folder) == expected.get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _store(folder: Path, make: Callable[[Path], object]) -> None:
+    """``make(tmp)`` into a temporary sibling, then rename it to ``folder`` and write its checksum sidecar."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    sidecar = folder.with_name(folder.name + ".sha256.json")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        make(tmp)
+        sums = {"sha256": _checksums(tmp)}
+        sidecar.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if export_is_intact(folder):  # another build stored the same export meanwhile
+                return
+            raise
+        sums["stamps"] = _stamps(folder)  # after the rename: rename keeps size and mtime
+        part = sidecar.with_name(f".{sidecar.name}.tmp-{os.getpid()}")
+        part.write_text(json.dumps(sums, indent=1))
+        os.replace(part, sidecar)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cached_export(model_dir: Path, cache_dir: Path, weights_sha256: str, quantize: bool = False) -> Path:
+    """The folder of the ONNX export of ``model_dir`` (int8 with ``quantize``), exported only when missing.
+
+    Exports live in ``cache_dir/onnx/<export key>/`` with a checksum sidecar; a damaged or partial
+    export is exported again. Only an export imports torch; reusing one does not.
+    """
+    root = Path(cache_dir) / "onnx" / export_key(weights_sha256, model_dir)[:24]
+    fp32 = root / "fp32"
+    if not export_is_intact(fp32):
+        _store(fp32, lambda tmp: export_onnx(SentenceTransformerEncoder(model_dir), tmp))
+    if not quantize:
+        return fp32
+    int8 = root / "int8"
+    if not export_is_intact(int8):
+        _store(int8, lambda tmp: quantize_export(fp32, tmp))
+    return int8
 
 
 def _check_agreement(reference: Encoder, candidate: Encoder, min_cosine: float) -> None:

@@ -298,12 +298,13 @@ class ReportIndex:
         self.corpus: Corpus | None = None  # set by build_index: the build summary
         self.corpus_text = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in chunks).lower()
         self._report_texts: dict[tuple[str, ...], str] = {}
+        self.embed_stats = None  # set by build_index: what the embedder did (qa.embed.EmbedStats)
 
     # ------------------------------------------------------------ build
 
     @classmethod
-    def build(cls, corpus: Corpus, st_encoder, settings: Settings, progress: bool = True) -> "ReportIndex":
-        """Embed and index ``corpus`` with a ``SentenceTransformerEncoder``."""
+    def build(cls, corpus: Corpus, encoder, settings: Settings, progress: bool = True) -> "ReportIndex":
+        """Embed and index ``corpus`` with ``encoder`` (``qa.embed.CachedEmbedder``, or any ``Encoder``)."""
         import bm25s
         import faiss
         from tqdm import tqdm
@@ -314,18 +315,12 @@ class ReportIndex:
         chunks = corpus.chunks
         texts = [c.dense_text(settings.chunking) for c in chunks]
         clause_texts = [corpus.report_text(c.report)[s:e] for c in chunks for s, e in c.clauses]
-        batches = [texts[i:i + 16] for i in range(0, len(texts), 16)]
-        clause_batches = [clause_texts[i:i + 32] for i in range(0, len(clause_texts), 32)]
-        vectors, clause_vectors = [], []
         with tqdm(total=len(texts) + len(clause_texts), desc="embedding", unit="text", disable=not progress,
                   file=sys.stderr) as bar:
-            for batch in batches:
-                vectors.append(st_encoder.encode(batch))
-                bar.update(len(batch))
-            for batch in clause_batches:
-                clause_vectors.append(st_encoder.encode(batch))
-                bar.update(len(batch))
-        matrix = np.vstack(vectors)
+            if hasattr(encoder, "progress"):
+                encoder.progress = bar.update
+            both = encoder.encode(texts + clause_texts)  # one call: batches sorted by length across both
+        matrix, clause_matrix = both[:len(texts)], both[len(texts):]
         dense = faiss.IndexFlatIP(matrix.shape[1])
         dense.add(matrix)
 
@@ -354,7 +349,7 @@ class ReportIndex:
             departments=departments,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        index = cls(chunks, dense, np.vstack(clause_vectors), bm25, tokenizer, corpus.aliases, manifest,
+        index = cls(chunks, dense, clause_matrix, bm25, tokenizer, corpus.aliases, manifest,
                     reports=[r.info for r in corpus.reports], texts={r.id: r.text for r in corpus.reports})
         index.manifest.build_seconds = round(time.perf_counter() - t0, 2)
         return index
@@ -502,7 +497,8 @@ def build_index(settings: Settings, progress: bool = True, quantize: bool = Fals
     """Parse the corpus, embed, export the query encoder and save: the whole ``qa build``.
     ``strict``: refuse to build when any file is skipped. ``index.corpus`` keeps the build summary."""
     from qa.corpus import CorpusError
-    from qa.encoder import SentenceTransformerEncoder, export_onnx
+    from qa.embed import build_embedder
+    from qa.encoder import ENCODER_CONFIG
     from qa.model import check_model_dir
 
     check_model_dir(settings.model_dir)
@@ -511,14 +507,14 @@ def build_index(settings: Settings, progress: bool = True, quantize: bool = Fals
     skipped = [f for f in corpus.files if f.status == "skipped"]
     if strict and skipped:
         raise CorpusError("--strict: skipped file(s), nothing built:\n" + "\n".join(f.line() for f in skipped))
-    st_encoder = SentenceTransformerEncoder(settings.model_dir)
-    index = ReportIndex.build(corpus, st_encoder, settings, progress=progress)
-    staging = Path(os.path.abspath(settings.index_dir)).parent / f".encoder-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    # The ONNX export is made once per model and cached; vectors are cached by text (qa/embed.py).
+    embedder, query_encoder_dir = build_embedder(settings, quantize=quantize)
     try:
-        index.manifest.encoder = export_onnx(st_encoder, staging, quantize=quantize)
-        index.save(settings.index_dir, encoder_dir=staging)
+        index = ReportIndex.build(corpus, embedder, settings, progress=progress)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        embedder.close()
+    index.embed_stats = embedder.stats
+    index.manifest.encoder = json.loads((query_encoder_dir / ENCODER_CONFIG).read_text())
+    index.save(settings.index_dir, encoder_dir=query_encoder_dir)
     index.corpus = corpus
     return index
