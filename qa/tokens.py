@@ -14,6 +14,12 @@ from importlib import resources
 from typing import Iterable
 
 _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
+# Closed word classes that frame a question rather than name its topic (jieba.posseg tags): pronouns,
+# particles, prepositions, conjunctions, modal particles, interjections, onomatopoeia, adverbs,
+# numerals, measure words, time words.
+_FRAME_POS = ("r", "u", "p", "c", "y", "e", "o", "d", "m", "q", "t")
+# A word built on an interrogative morpheme is part of the question, not its topic (干什么, 谁来管, 为何).
+_INTERROGATIVE = re.compile(r"什么|谁|哪|怎|多少|几时|为何|如何|何时|啥|吗$|呢$")
 
 
 @lru_cache(maxsize=1)
@@ -28,7 +34,9 @@ class Tokenizer:
     def __init__(self, user_words: Iterable[str] = (), canonical: dict[str, str] | None = None):
         self.user_words = sorted(set(user_words))
         self.canonical = dict(canonical or {})
+        self.user_words_set = frozenset(w.lower() for w in self.user_words)
         self._jieba = None
+        self._posseg = None
 
     def load(self) -> "Tokenizer":
         """Load jieba's dictionary and the user words now (otherwise the first question pays for it)."""
@@ -61,12 +69,23 @@ class Tokenizer:
             out.append(self.canonical.get(word, word))
         return out
 
+    def _tagger(self):
+        if self._posseg is None:
+            import jieba.posseg
+
+            self._posseg = jieba.posseg.POSTokenizer(self._cutter())
+        return self._posseg
+
     def content_terms(self, text: str) -> list[str]:
-        """Whole (non search-mode) words of a question that carry its topic, in order, deduplicated."""
+        """Whole (non search-mode) words of a question that carry its topic, in order, deduplicated:
+        no stopwords, no function words by part of speech, no interrogative words, no department names."""
         stop = stopwords()
         seen: dict[str, None] = {}
-        for word in self._cutter().lcut(text):
-            word = word.strip().lower()
-            if word and word not in stop and _WORDLIKE.search(word) and word not in self.canonical:
-                seen.setdefault(word)
+        for pair in self._tagger().cut(text):
+            word, tag = pair.word.strip().lower(), pair.flag
+            if (not word or word in stop or not _WORDLIKE.search(word) or word in self.canonical
+                    or (tag.startswith(_FRAME_POS) and word not in self.user_words_set)
+                    or _INTERROGATIVE.search(word)):
+                continue
+            seen.setdefault(word)
         return list(seen)
