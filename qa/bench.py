@@ -430,7 +430,7 @@ def add_parser(sub, add_paths) -> None:
 
 
 def cmd_bench(args) -> int:
-    from qa.cli import _settings
+    from qa.options import settings_from_args as _settings
 
     if args.questions < 2 or args.stream_questions < 2:
         raise ValueError("--questions and --stream-questions need at least 2 questions")

@@ -1,173 +1,113 @@
-"""Retrieval benchmark: ``python -m qa eval --questions FILE``.
+"""Retrieval and answer benchmark: ``python -m qa eval --questions FILE [FILE ...]``.
 
-Gold-set lines (JSONL)::
+Question files follow /work/staging/GOLD_FORMAT.md (parsed in ``qa/gold.py``). Two families of rows:
 
-    {"q": "...", "dept": ["区城管局"], "must": ["垃圾分类"]}   a hit: a citation of one of dept containing any must
-    {"q": "...", "multi": ["区民政局", "区数据资源局"]}        all must appear among the top 5 citations
-    {"q": "...", "none": true}                              the system must abstain
+* **Ranking before abstention** — hit@k, MRR@10 and nDCG@10 on the ranked citations of single-answer
+  questions, recall@5 of multi-department and cross-report questions, whether or not the system
+  abstained, so retrievers are compared on ranking alone.
+* **End to end** — what the user sees: an answerable question counts only when the system answered and
+  its first citation is right (all departments / reports among the first 5 for multi / cross-report
+  questions); an unanswerable one only when it abstained. Abstention precision / recall, false abstentions
+  (answerable questions refused) and false answers (unanswerable questions answered).
 
-Hit@k, MRR@10 and nDCG@10 are computed on the ranked citations of the
-single-answer (dept) questions, before any abstention, so retrievers are
-compared on ranking alone; abstention is scored separately on the answers.
+Every main metric carries a seeded percentile-bootstrap 95 % interval (``qa/metrics.py``), overall and per
+question type. ``qa eval --compare A.json B.json`` compares two runs question by question (paired
+bootstrap interval of the difference, paired randomisation test).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.config import PROJECT_ROOT
+from qa.gold import GoldQuestion, GoldSetError, load_gold, load_gold_files  # noqa: F401  (re-exported)
+from qa.metrics import (  # noqa: F401  (percentile, rank_metrics re-exported)
+    BOOTSTRAP_SAMPLES, KS, SEED, Metric, bootstrap_interval, paired_compare, percentile, rank_metrics,
+)
+from qa.systems import Ranked, System  # noqa: F401  (re-exported)
 
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 DEFAULT_OUT = PROJECT_ROOT / "eval" / "results"
 RETRIEVERS = ("keyword", "dense", "hybrid", "baseline")
-KS = (1, 3, 5, 10)
 
 
-class GoldSetError(ValueError):
-    """A malformed gold-set line: the message names FILE:LINE."""
+# ---------------------------------------------------------------- metric definitions over question rows
+
+def _is(kind: str):
+    return lambda r: float(r["kind"] == kind)
 
 
-@dataclass
-class GoldQuestion:
-    q: str
-    kind: str  # "dept" | "multi" | "none"
-    dept: list[str] = field(default_factory=list)
-    must: list[str] = field(default_factory=list)
-    multi: list[str] = field(default_factory=list)
-    line: int = 0
-
-    def relevant(self, dept: str, text: str) -> bool:
-        return dept in self.dept and (not self.must or any(m in text for m in self.must))
-
-    @property
-    def expected(self) -> str:
-        if self.kind == "dept":
-            return f"{'/'.join(self.dept)} ∋ {'|'.join(self.must) or '*'}"
-        if self.kind == "multi":
-            return "all of " + "、".join(self.multi)
-        return "abstain"
+def _listwise(r: dict) -> bool:
+    return r["kind"] in ("multi", "reports")
 
 
-def _str_list(value, where: str, name: str) -> list[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise GoldSetError(f"{where}: {name!r} must be a non-empty list of strings")
-    return value
+def _single_value(key: str):
+    return lambda r: r.get(key, 0.0) if r["kind"] == "single" else 0.0
 
 
-def parse_gold_line(text: str, where: str) -> GoldQuestion:
-    try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise GoldSetError(f"{where}: not valid JSON ({exc.args[0]})") from exc
-    if not isinstance(obj, dict):
-        raise GoldSetError(f"{where}: expected a JSON object")
-    q = obj.get("q")
-    if not isinstance(q, str) or not q.strip():
-        raise GoldSetError(f'{where}: "q" must be a non-empty string')
-    kinds = [k for k in ("dept", "multi", "none") if k in obj]
-    if len(kinds) != 1:
-        raise GoldSetError(f'{where}: give exactly one of "dept" (with "must"), "multi" or "none"; found {kinds or "none of them"}')
-    unknown = set(obj) - {"q", "dept", "must", "multi", "none", "note", "id"}
-    if unknown:
-        raise GoldSetError(f"{where}: unknown field(s) {sorted(unknown)}")
-    kind = kinds[0]
-    if kind == "none":
-        if obj["none"] is not True:
-            raise GoldSetError(f'{where}: "none" must be true')
-        return GoldQuestion(q.strip(), "none")
-    if kind == "multi":
-        return GoldQuestion(q.strip(), "multi", multi=_str_list(obj["multi"], where, "multi"))
-    must = _str_list(obj["must"], where, "must") if "must" in obj else []
-    return GoldQuestion(q.strip(), "dept", dept=_str_list(obj["dept"], where, "dept"), must=must)
+def _all_kinds(_: dict) -> float:
+    return 1.0
 
 
-def load_gold(path: Path) -> list[GoldQuestion]:
-    """Every line of ``path`` parsed; the first bad line raises GoldSetError naming FILE:LINE."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise GoldSetError(f"{path}: no such file") from exc
-    except UnicodeDecodeError as exc:
-        raise GoldSetError(f"{path}: not UTF-8") from exc
-    questions = []
-    for n, line in enumerate(lines, 1):
-        if line.strip():
-            question = parse_gold_line(line, f"{path}:{n}")
-            question.line = n
-            questions.append(question)
-    if not questions:
-        raise GoldSetError(f"{path}: no questions")
-    return questions
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def rank_metrics(relevance: list[bool], n_relevant: int, ks: tuple[int, ...] = KS) -> dict[str, float]:
-    """hit@k, reciprocal rank @10 and nDCG@10 (binary gains, ideal = all relevant items first)."""
-    out = {f"hit@{k}": float(any(relevance[:k])) for k in ks}
-    first = next((i for i, r in enumerate(relevance[:10]) if r), None)
-    out["mrr"] = 0.0 if first is None else 1.0 / (first + 1)
-    dcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(relevance[:10]) if r)
-    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(max(n_relevant, 1), 10)))
-    out["ndcg@10"] = dcg / ideal
+def ranking_metrics(ks: tuple[int, ...] = KS) -> list[Metric]:
+    single = _is("single")
+    out = [Metric(f"hit@{k}", _single_value(f"hit@{k}"), single) for k in ks]
+    out += [
+        Metric("mrr", _single_value("mrr"), single),
+        Metric("ndcg@10", _single_value("ndcg@10"), single),
+        Metric("multi_recall@5", lambda r: r.get("recall@5", 0.0) if r["kind"] == "multi" else 0.0, _is("multi")),
+        Metric("cross_report_recall@5", lambda r: r.get("recall@5", 0.0) if r["kind"] == "reports" else 0.0,
+               _is("reports")),
+    ]
     return out
 
 
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * p / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+END_TO_END = [
+    Metric("e2e_accuracy", lambda r: float(r["correct"]), _all_kinds),
+    Metric("e2e_hit@1", lambda r: float(r["kind"] == "single" and r["correct"]), _is("single")),
+    Metric("e2e_multi_all@5", lambda r: float(_listwise(r) and r["correct"]), lambda r: float(_listwise(r))),
+    Metric("abstain_precision", lambda r: float(r["abstained"] and r["kind"] == "none"),
+           lambda r: float(r["abstained"])),
+    Metric("abstain_recall", lambda r: float(r["abstained"] and r["kind"] == "none"), _is("none")),
+    Metric("false_abstentions", lambda r: float(r["abstained"] and r["kind"] != "none"), _all_kinds, count=True),
+    Metric("false_answers", lambda r: float(not r["abstained"] and r["kind"] == "none"), _all_kinds, count=True),
+]
+OTHER = [Metric("mean_cited_chars", _single_value("cited_chars"), _is("single"))]
+# The metrics that get bootstrap intervals and paired comparisons.
+MAIN = ("hit@1", "hit@5", "mrr", "ndcg@10", "multi_recall@5", "cross_report_recall@5", "e2e_accuracy",
+        "e2e_hit@1", "e2e_multi_all@5", "abstain_precision", "abstain_recall", "false_abstentions",
+        "false_answers")
 
 
-@dataclass
-class Ranked:
-    """What one system returned for one question: (dept, text) best first, and whether it abstained."""
-
-    citations: list[tuple[str, str, str]]  # (id, dept, text)
-    abstained: bool
-    seconds: float
+def all_metrics(ks: tuple[int, ...] = KS) -> list[Metric]:
+    return ranking_metrics(ks) + END_TO_END + OTHER
 
 
-class System:
-    """A retriever under test: ``run(question) -> Ranked`` and ``count_relevant``."""
-
-    name: str
-
-    def run(self, question: str, depth: int = 10) -> Ranked: ...
-
-    def count_relevant(self, gold: GoldQuestion) -> int: ...
+# ---------------------------------------------------------------- running a system
 
 
-class PipelineSystem(System):
-    def __init__(self, name: str, settings):
-        from qa.pipeline import ReportQA
-
-        self.name = name
-        self.qa = ReportQA(settings, mode=name)
-
-    def run(self, question: str, depth: int = 10) -> Ranked:
-        t0 = time.perf_counter()
-        answer = self.qa.ask(question, k=depth)
-        seconds = time.perf_counter() - t0
-        if answer.abstained:  # rank anyway, so ranking metrics do not depend on abstention
-            hits = self.qa.retriever.search(question, depth)
-            cites = [(h.chunk.id, h.chunk.dept, h.chunk.text) for h in hits]
-        else:
-            cites = [(c.id, c.dept, c.text) for c in answer.citations]
-        return Ranked(cites, answer.abstained, seconds)
-
-    def count_relevant(self, gold: GoldQuestion) -> int:
-        return sum(gold.relevant(c.dept, c.text) for c in self.qa.index.chunks)
+def score_question(g: GoldQuestion, ranked: Ranked, n_relevant: int, ks: tuple[int, ...] = KS) -> dict:
+    """One row of the results: what came back for ``g`` and how it scores."""
+    row = {"id": g.id, "type": g.type, "kind": g.kind, "q": g.q, "expected": g.expected,
+           "abstained": ranked.abstained, "seconds": round(ranked.seconds, 5),
+           "top": [f"{c.dept} · {' '.join(c.text.split())[:40]}" for c in ranked.citations[:3]]}
+    if g.history:
+        row["history"] = g.history
+    if g.kind == "single":
+        relevance = [g.cited_relevant(c) for c in ranked.citations]
+        row.update(rank_metrics(relevance, n_relevant, ks))
+        row["cited_chars"] = sum(len(c.text) for c in ranked.citations[:5]) / max(len(ranked.citations[:5]), 1)
+        row["correct"] = bool(relevance[:1] == [True] and not ranked.abstained)
+    elif g.kind in ("multi", "reports"):
+        row["recall@5"] = round(g.recall(ranked.citations[:5]), 4)
+        row["all@5"] = row["recall@5"] == 1.0
+        row["correct"] = bool(row["all@5"] and not ranked.abstained)
+    else:
+        row["correct"] = bool(ranked.abstained)
+    return row
 
 
 def evaluate_system(system: System, gold: list[GoldQuestion], ks: tuple[int, ...] = KS,
@@ -175,66 +115,71 @@ def evaluate_system(system: System, gold: list[GoldQuestion], ks: tuple[int, ...
     from tqdm import tqdm
 
     depth = max(10, *ks)
-    per_question, latencies = [], []
+    rows, latencies = [], []
     for g in tqdm(gold, desc=system.name, unit="q", disable=not progress, file=sys.stderr):
-        ranked = system.run(g.q, depth)
+        ranked = system.run(g.q, depth, g.history)
         latencies.append(ranked.seconds)
-        row = {"q": g.q, "kind": g.kind, "expected": g.expected, "abstained": ranked.abstained,
-               "top": [f"{d} · {' '.join(t.split())[:40]}" for _, d, t in ranked.citations[:3]], "seconds": round(ranked.seconds, 5),
-               "cited_chars": sum(len(t) for _, _, t in ranked.citations[:5]) / max(len(ranked.citations[:5]), 1)}
-        if g.kind == "dept":
-            relevance = [g.relevant(d, t) for _, d, t in ranked.citations]
-            row.update(rank_metrics(relevance, system.count_relevant(g), ks))
-        elif g.kind == "multi":
-            found = {d for _, d, _ in ranked.citations[:5]}
-            row["recall@5"] = sum(d in found for d in g.multi) / len(g.multi)
-        per_question.append(row)
-    return summarize(per_question, latencies, ks) | {"questions": per_question}
+        rows.append(score_question(g, ranked, system.count_relevant(g) if g.kind == "single" else 0, ks))
+    return summarize(rows, latencies, ks) | {"questions": rows}
 
 
-def summarize(rows: list[dict], latencies: list[float], ks: tuple[int, ...] = KS) -> dict:
-    single = [r for r in rows if r["kind"] == "dept"]
-    multi = [r for r in rows if r["kind"] == "multi"]
+def summarize(rows: list[dict], latencies: list[float], ks: tuple[int, ...] = KS, intervals: bool = True) -> dict:
+    """Point values of every metric, counts, latency, bootstrap intervals, and the same per question type."""
+    summary = _point_values(rows, ks)
     none = [r for r in rows if r["kind"] == "none"]
-    answerable = [r for r in rows if r["kind"] != "none"]
-    mean = lambda xs: round(statistics.fmean(xs), 4) if xs else None  # noqa: E731
-    abstained = [r for r in rows if r["abstained"]]
-    correct = sum(r["kind"] == "none" for r in abstained)
-    metrics = {f"hit@{k}": mean([r[f"hit@{k}"] for r in single]) for k in ks}
-    metrics.update({
-        "mrr": mean([r["mrr"] for r in single]),
-        "ndcg@10": mean([r["ndcg@10"] for r in single]),
-        "multi_recall@5": mean([r["recall@5"] for r in multi]),
-        "multi_all@5": mean([float(r["recall@5"] == 1.0) for r in multi]),
-        "abstain_precision": round(correct / len(abstained), 4) if abstained else None,
-        "abstain_recall": round(correct / len(none), 4) if none else None,
-        "abstained_unanswerable": f"{correct}/{len(none)}",
-        "false_abstentions": sum(r["abstained"] for r in answerable),
-        "mean_cited_chars": mean([r["cited_chars"] for r in single]),
+    summary.update({
+        "abstained_unanswerable": f"{sum(r['abstained'] for r in none)}/{len(none)}",
         "latency_p50_ms": round(percentile(latencies, 50) * 1000, 2),
         "latency_p95_ms": round(percentile(latencies, 95) * 1000, 2),
-        "n_single": len(single), "n_multi": len(multi), "n_none": len(none),
+        "n": len(rows), **{f"n_{kind}": sum(r["kind"] == kind for r in rows) for kind in ("single", "multi",
+                                                                                         "reports", "none")},
     })
-    return metrics
+    if intervals:
+        summary["intervals"] = _intervals(rows, ks)
+    by_type: dict[str, dict] = {}
+    for qtype in dict.fromkeys(r["type"] for r in rows):
+        subset = [r for r in rows if r["type"] == qtype]
+        by_type[qtype] = {"n": len(subset), **_point_values(subset, ks)}
+        if intervals:
+            by_type[qtype]["intervals"] = _intervals(subset, ks)
+    summary["by_type"] = by_type
+    return summary
+
+
+def _point_values(rows: list[dict], ks: tuple[int, ...]) -> dict:
+    return {m.name: m.value(rows) for m in all_metrics(ks)}
+
+
+def _intervals(rows: list[dict], ks: tuple[int, ...]) -> dict:
+    out = {}
+    for metric in all_metrics(ks):
+        if metric.name in MAIN:
+            interval = bootstrap_interval(metric, rows)
+            if interval is not None:
+                out[metric.name] = interval
+    return out
 
 
 def misses(result: dict) -> list[dict]:
+    """Questions the user would see go wrong (end to end), plus answerable ones ranked wrong at 1."""
     out = []
     for r in result["questions"]:
-        missed = (
-            (r["kind"] == "dept" and not r["hit@1"]) or (r["kind"] == "multi" and r["recall@5"] < 1)
-            or (r["kind"] == "none") != r["abstained"]
-        )
-        if missed:
-            out.append({"q": r["q"], "expected": r["expected"], "abstained": r["abstained"],
-                        "first": r["top"][0] if r["top"] else ""})
+        ranked_wrong = (r["kind"] == "single" and not r["hit@1"]) or (r["kind"] in ("multi", "reports")
+                                                                      and r["recall@5"] < 1)
+        if not r["correct"] or ranked_wrong:
+            out.append({"id": r["id"], "type": r["type"], "q": r["q"], "expected": r["expected"],
+                        "abstained": r["abstained"], "first": r["top"][0] if r["top"] else ""})
     return out
 
 
 # ---------------------------------------------------------------- reports
 
-TABLE_METRICS = ("mrr", "ndcg@10", "multi_recall@5", "abstain_precision", "abstain_recall", "false_abstentions",
-                 "mean_cited_chars", "latency_p50_ms", "latency_p95_ms")
+RANKING_ROWS = ("mrr", "ndcg@10", "multi_recall@5", "cross_report_recall@5")
+E2E_ROWS = ("e2e_accuracy", "e2e_hit@1", "e2e_multi_all@5", "abstain_precision", "abstain_recall",
+            "abstained_unanswerable", "false_abstentions", "false_answers")
+OTHER_ROWS = ("mean_cited_chars", "latency_p50_ms", "latency_p95_ms")
+TYPE_COLUMNS = ("hit@1", "hit@5", "mrr", "multi_recall@5", "cross_report_recall@5", "e2e_accuracy",
+                "false_abstentions", "false_answers")
 
 
 def _ks(summary: dict) -> list[int]:
@@ -244,32 +189,64 @@ def _ks(summary: dict) -> list[int]:
 def _fmt(value) -> str:
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
-        return f"{value:.3f}" if value <= 1 else f"{value:.1f}"
+        return f"{value:.3f}" if abs(value) <= 1 else f"{value:.1f}"
     return str(value)
 
 
+def _with_interval(summary: dict, metric: str) -> str:
+    text = _fmt(summary.get(metric))
+    interval = summary.get("intervals", {}).get(metric)
+    return f"{text} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and summary.get(metric) is not None else text
+
+
 def markdown_table(results: dict[str, dict]) -> str:
+    """Metrics as rows, retrievers as columns; main metrics with their bootstrap 95 % interval."""
     names = list(results)
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for metric in [f"hit@{k}" for k in _ks(results[names[0]])] + list(TABLE_METRICS):
-        lines.append(f"| {metric} | " + " | ".join(_fmt(results[n].get(metric)) for n in names) + " |")
+    groups = (("ranking before abstention", [f"hit@{k}" for k in _ks(results[names[0]])] + list(RANKING_ROWS)),
+              ("end to end (what the user sees)", E2E_ROWS), ("other", OTHER_ROWS))
+    for title, metrics in groups:
+        lines.append(f"| **{title}** |" + " |" * len(names))
+        for metric in metrics:
+            lines.append(f"| {metric} | " + " | ".join(_with_interval(results[n], metric) for n in names) + " |")
     return "\n".join(lines)
+
+
+def type_table(summary: dict) -> str:
+    """One retriever's metrics per question type, with intervals."""
+    lines = ["| type | n | " + " | ".join(TYPE_COLUMNS) + " |", "|---|---|" + "---|" * len(TYPE_COLUMNS)]
+    for qtype, values in sorted(summary.get("by_type", {}).items()):
+        lines.append(f"| {qtype} | {values['n']} | "
+                     + " | ".join(_with_interval(values, m) for m in TYPE_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict) -> str:
+    summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
+    md = [f"# Retrieval and answer benchmark\n\nQuestions: {', '.join(f'`{f}`' for f in report['questions_files'])} "
+          f"({report['n_questions']}), run {report['run_at']} on {report['machine']}. "
+          f"Intervals: percentile bootstrap 95 %, {report['bootstrap']['samples']} resamples, "
+          f"seed {report['bootstrap']['seed']}.\n", markdown_table(summary)]
+    for name, values in summary.items():
+        md += [f"\n## Per type: {name}\n", type_table(values)]
+    md.append("\n## Misses\n")
+    for name, rows in report["misses"].items():
+        md.append(f"### {name} ({len(rows)})\n")
+        md += [f"- `{m['id']}` ({m['type']}) {m['q']} — expected {m['expected']}; got "
+               f"{'(abstained) ' if m['abstained'] else ''}{m['first']}" for m in rows] or ["- none"]
+        md.append("")
+    return "\n".join(md) + "\n"
 
 
 def write_reports(report: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path, png_path = out_dir / "eval.json", out_dir / "eval.md", out_dir / "eval.png"
     json_path.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    md_path.write_text(render_markdown(report), encoding="utf-8")
     summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
-    md = [f"# Retrieval benchmark\n\nQuestions: `{report['questions_file']}` ({report['n_questions']}), "
-          f"run {report['run_at']} on {report['machine']}.\n", markdown_table(summary), "\n## Misses\n"]
-    for name, rows in report["misses"].items():
-        md.append(f"### {name} ({len(rows)})\n")
-        md += [f"- {m['q']} — expected {m['expected']}; got {'(abstained) ' if m['abstained'] else ''}{m['first']}"
-               for m in rows] or ["- none"]
-        md.append("")
-    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
     plot(summary, png_path)
     return [json_path, md_path, png_path]
 
@@ -283,8 +260,9 @@ def plot(summary: dict[str, dict], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     ks = _ks(next(iter(summary.values())))
     for name, m in summary.items():
-        left.plot(ks, [m[f"hit@{k}"] for k in ks], marker="o", label=name)
-    left.set(xlabel="k", ylabel="hit@k", title="hit@k per retriever", xticks=ks, ylim=(0, 1.02))
+        if m.get("hit@1") is not None:
+            left.plot(ks, [m[f"hit@{k}"] for k in ks], marker="o", label=name)
+    left.set(xlabel="k", ylabel="hit@k", title="hit@k per retriever (before abstention)", xticks=ks, ylim=(0, 1.02))
     left.grid(alpha=0.3)
     left.legend()
     names = list(summary)
@@ -312,6 +290,8 @@ def make_system(name: str, settings) -> System:
         return BaselineSystem(settings)
     if name not in ("keyword", "dense", "hybrid"):
         raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
+    from qa.systems import PipelineSystem
+
     return PipelineSystem(name, settings)
 
 
@@ -323,56 +303,169 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
-def run_eval(questions: Path, retrievers: list[str], settings, out_dir: Path | None, progress: bool = True,
-             ks: tuple[int, ...] = KS) -> dict:
-    """Check the gold file and the options first (a bad line stops everything), then run each retriever."""
-    gold = load_gold(questions)
+def run_eval(questions: Path | list[Path], retrievers: list[str], settings, out_dir: Path | None,
+             progress: bool = True, ks: tuple[int, ...] = KS) -> dict:
+    """Check the question files and the options first (a bad line stops everything), then run each retriever."""
+    files = [Path(questions)] if isinstance(questions, (str, Path)) else [Path(q) for q in questions]
+    gold = load_gold_files(files)
     for name in retrievers:
         if name not in RETRIEVERS:
             raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
     if not ks or any(k < 1 or k > 20 for k in ks):
         raise ValueError("--k takes cut-offs from 1 to 20, e.g. 1,3,5,10")
-    results = {name: evaluate_system(make_system(name, settings), gold, tuple(sorted(set(ks))), progress)
-               for name in retrievers}
+    ks = tuple(sorted(set(ks)))
+    results = {name: evaluate_system(make_system(name, settings), gold, ks, progress) for name in retrievers}
     report = {
-        "questions_file": _display_path(questions), "n_questions": len(gold), "machine": machine_description(),
-        "run_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "questions_files": [_display_path(f) for f in files], "n_questions": len(gold),
+        "machine": machine_description(), "run_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "bootstrap": {"samples": BOOTSTRAP_SAMPLES, "seed": SEED, "level": 0.95},
         "retrievers": results,
         "misses": {name: misses(r) for name, r in results.items()},
-        "questions": [{"q": g.q, "kind": g.kind, "expected": g.expected} for g in gold],
+        "questions": [g.to_json() | {"kind": g.kind, "expected": g.expected} for g in gold],
     }
     if out_dir is not None:
         report["files"] = [_display_path(p) for p in write_reports(report, out_dir)]
     return report
 
 
+# ---------------------------------------------------------------- comparing two runs
+
+
+def _row_key(row: dict) -> str:
+    return row.get("id") or json.dumps([row.get("history", []), row["q"]], ensure_ascii=False)
+
+
+def load_report(path: Path) -> dict:
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: no such file") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not an eval.json report ({exc})") from exc
+    if not isinstance(report, dict) or not isinstance(report.get("retrievers"), dict):
+        raise ValueError(f"{path}: not an eval.json report (no \"retrievers\")")
+    return report
+
+
+def compare_runs(report_a: dict, report_b: dict, retrievers: list[str] | None = None) -> dict:
+    """Paired comparison, per retriever both runs hold, over the questions both runs hold (matched by id)."""
+    names = [n for n in report_a["retrievers"] if n in report_b["retrievers"]]
+    if retrievers:
+        missing = [n for n in retrievers if n not in names]
+        if missing:
+            raise ValueError(f"retriever(s) {', '.join(missing)} not in both runs (both have: {', '.join(names)})")
+        names = retrievers
+    if not names:
+        raise ValueError("the two runs have no retriever in common")
+    out: dict = {}
+    for name in names:
+        rows_a = {_row_key(r): r for r in report_a["retrievers"][name]["questions"]}
+        rows_b = {_row_key(r): r for r in report_b["retrievers"][name]["questions"]}
+        common = [k for k in rows_a if k in rows_b]
+        if not common:
+            raise ValueError(f"{name}: the two runs share no question")
+        changed = [k for k in common if rows_a[k]["kind"] != rows_b[k]["kind"]
+                   or rows_a[k]["expected"] != rows_b[k]["expected"]]
+        a, b = [rows_a[k] for k in common], [rows_b[k] for k in common]
+        ks = tuple(int(m[4:]) for m in report_a["retrievers"][name] if m.startswith("hit@")
+                   and m in report_b["retrievers"][name]) or KS
+        results = [paired_compare(m, a, b) for m in all_metrics(ks) if m.name in MAIN]
+        by_type = {}
+        e2e = next(m for m in END_TO_END if m.name == "e2e_accuracy")
+        for qtype in dict.fromkeys(r["type"] for r in a):
+            keep = [i for i, r in enumerate(a) if r["type"] == qtype]
+            by_type[qtype] = vars(paired_compare(e2e, [a[i] for i in keep], [b[i] for i in keep]))
+        flips = [{"id": k, "q": rows_a[k]["q"], "type": rows_a[k]["type"], "a": rows_a[k]["correct"],
+                  "b": rows_b[k]["correct"]} for k in common if rows_a[k]["correct"] != rows_b[k]["correct"]]
+        out[name] = {"n_common": len(common), "only_a": len(rows_a) - len(common), "only_b": len(rows_b) - len(common),
+                     "gold_changed": changed, "metrics": [vars(r) for r in results], "e2e_by_type": by_type,
+                     "flips": flips}
+    return out
+
+
+def compare_markdown(comparison: dict, label_a: str, label_b: str) -> str:
+    lines = [f"# Paired comparison: A = `{label_a}`, B = `{label_b}`\n",
+             "Δ = B − A; interval: paired bootstrap 95 %; p: two-sided paired randomisation test "
+             "(rows of A and B swapped per question). false_* are counts.\n"]
+    for name, c in comparison.items():
+        lines.append(f"## {name}: {c['n_common']} questions in both runs"
+                     + (f" (only in A: {c['only_a']}, only in B: {c['only_b']})" if c["only_a"] or c["only_b"] else ""))
+        if c["gold_changed"]:
+            lines.append(f"\nwarning: {len(c['gold_changed'])} question(s) have a different gold answer in the two "
+                         f"runs, e.g. {c['gold_changed'][0]}")
+        lines += ["", "| metric | n | A | B | Δ | 95 % interval | p | B better | B worse |", "|---|---|---|---|---|---|---|---|---|"]
+        for m in c["metrics"]:
+            interval = f"[{m['interval'][0]:+.3f}, {m['interval'][1]:+.3f}]" if m["interval"] else "–"
+            delta = "–" if m["delta"] is None else f"{m['delta']:+.3f}" if isinstance(m["delta"], float) else str(m["delta"])
+            lines.append(f"| {m['metric']} | {m['n']} | {_fmt(m['a'])} | {_fmt(m['b'])} | {delta} | {interval} | "
+                         f"{_fmt(m['p_value'])} | {m['wins']} | {m['losses']} |")
+        lines += ["", "| type (e2e_accuracy) | n | A | B | Δ | p |", "|---|---|---|---|---|---|"]
+        for qtype, m in sorted(c["e2e_by_type"].items()):
+            delta = "–" if m["delta"] is None else f"{m['delta']:+.3f}"
+            lines.append(f"| {qtype} | {m['n']} | {_fmt(m['a'])} | {_fmt(m['b'])} | {delta} | {_fmt(m['p_value'])} |")
+        if c["flips"]:
+            lines += ["", f"Questions whose end-to-end outcome changed ({len(c['flips'])}):"]
+            lines += [f"- `{f['id']}` ({f['type']}) {f['q']}: {'right' if f['a'] else 'wrong'} → "
+                      f"{'right' if f['b'] else 'wrong'}" for f in c["flips"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- command line
+
+
 def add_parser(sub, add_paths) -> None:
-    p = sub.add_parser("eval", help="retrieval benchmark on a gold question set")
-    p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    p = sub.add_parser("eval", help="retrieval and answer benchmark on question files, or compare two runs")
+    p.add_argument("--questions", type=Path, nargs="+", default=[DEFAULT_QUESTIONS],
+                   help="one or more question files (JSONL, see eval/README.md)")
     p.add_argument("--retrievers", default="keyword,dense,hybrid,baseline")
     p.add_argument("--k", default="1,3,5,10", help="hit@k cut-offs, comma-separated (1-20)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--out", type=Path, default=None, help=f"report folder (default {_display_path(DEFAULT_OUT)})")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--compare", type=Path, nargs=2, metavar=("A.json", "B.json"),
+                   help="paired comparison of two eval.json runs (no model needed); --retrievers limits it")
     add_paths(p)
     p.set_defaults(func=cmd_eval)
 
 
-def cmd_eval(args) -> int:
-    from qa.cli import _settings
+def cmd_compare(args) -> int:
+    path_a, path_b = args.compare
+    names = [n.strip() for n in args.retrievers.split(",") if n.strip()]
+    report_a, report_b = load_report(path_a), load_report(path_b)
+    explicit = args.retrievers != "keyword,dense,hybrid,baseline"
+    comparison = compare_runs(report_a, report_b, names if explicit else None)
+    md = compare_markdown(comparison, _display_path(path_a), _display_path(path_b))
+    print(md)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "compare.json").write_text(json.dumps(comparison, ensure_ascii=False, indent=1), encoding="utf-8")
+        (args.out / "compare.md").write_text(md, encoding="utf-8")
+        print(f"wrote {_display_path(args.out / 'compare.json')}, {_display_path(args.out / 'compare.md')}")
+    return 0
 
+
+def cmd_eval(args) -> int:
+    from qa.options import settings_from_args
+
+    if args.compare:
+        return cmd_compare(args)
     names = [n.strip() for n in args.retrievers.split(",") if n.strip()]
     try:
         ks = tuple(int(k) for k in args.k.split(",") if k.strip())
     except ValueError:
         print(f"error: --k takes integers, e.g. 1,3,5,10 (got {args.k!r})", file=sys.stderr)
         return 2
-    report = run_eval(args.questions, names, _settings(args), args.out, progress=not args.no_progress, ks=ks)
+    out = DEFAULT_OUT if args.out is None else args.out
+    report = run_eval(args.questions, names, settings_from_args(args), out, progress=not args.no_progress, ks=ks)
     summary = {n: {k: v for k, v in r.items() if k != "questions"} for n, r in report["retrievers"].items()}
     print(markdown_table(summary))
+    for name, values in summary.items():
+        print(f"\nper type ({name}):\n{type_table(values)}")
     for name, rows in report["misses"].items():
         print(f"\nmisses ({name}): {len(rows)}")
         for m in rows:
-            print(f"  {m['q']} — expected {m['expected']}; got {'(abstained) ' if m['abstained'] else ''}{m['first']}")
+            print(f"  {m['id']} ({m['type']}) {m['q']} — expected {m['expected']}; got "
+                  f"{'(abstained) ' if m['abstained'] else ''}{m['first']}")
     if report.get("files"):
         print("\nwrote " + ", ".join(report["files"]))
     return 0
