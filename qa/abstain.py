@@ -6,7 +6,7 @@ clause's cosine, BM25 as a share of what the query's words could score, term cov
 by synonym / in the top passage, department evidence). ``Policy`` is a logistic regression over
 them, stored as plain JSON (``qa/data/answerability.json``: feature names, scaler, coefficients,
 cut-off, version, the hash of the questions it was fitted on). Applying it needs numpy only;
-fitting it (``python -m qa.abstain train``) uses scikit-learn, which sentence-transformers already
+fitting it (``python -m qa train-abstain``, see ``qa/abstain_eval.py``) uses scikit-learn, which sentence-transformers already
 brings.
 
 ``confidence`` is the model's probability that the reports answer the question; the policy abstains
@@ -16,24 +16,20 @@ abstentions are right at least ``TARGET_PRECISION`` of the time.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
 import re
-import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.synonyms import SYNONYM_WEIGHT, for_index
 
-if TYPE_CHECKING:  # imported for types only: qa.retrieve imports qa.index, which records this model
-    from qa.retrieve import Hit, Query
+# Annotations name qa.retrieve's Query and Hit as strings only: qa.retrieve imports this module.
 
 MODEL_RESOURCE = "data/answerability.json"
 TARGET_PRECISION = 0.9
@@ -56,10 +52,15 @@ FEATURES = (
     "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
     "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
+    "number_gap",        # asks for a quantity (多少, 几, 比例…) but no top passage's best clause has a number
+    "unknown_place",     # names a place (jieba tag ns) the corpus never mentions: another district or city
 )
 
 # An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
 # 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
+# Asking for a quantity, by interrogative form only (no topic words): 多少, 几个/几条…, 多大/多长…, 比例.
+_QUANTITY = re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远久快重]|比例|比率|占比|百分之|增速|增长率|排名第几")
+_DIGIT = re.compile(r"[0-9０-９一二三四五六七八九十百千万亿]+(?:\.[0-9]+)?\s*(?:%|％|个|条|家|万|亿|元|户|人|公里|平方|项|所|台|辆|天|年|倍|成)")
 _ORG_WORD = re.compile(r"^[\u4e00-\u9fff]{2,10}(?:局|委|委员会|办公室|厅|署|管理处|服务中心)$")
 
 
@@ -83,6 +84,10 @@ def synonym_found(term: str, text: str, thesaurus) -> float:
     if term in text:
         return 1.0
     return SYNONYM_WEIGHT if any(s in text for s in thesaurus.expand(term)) else 0.0
+
+
+def unknown_places(tagged: list[tuple[str, str]], corpus_text: str) -> list[str]:
+    return [w for w, tag in tagged if tag == "ns" and len(w) >= 2 and w not in corpus_text]
 
 
 def unknown_organisations(terms: list[str], corpus_text: str) -> list[str]:
@@ -123,9 +128,19 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         sims = index.clause_vectors[rows] @ query.vector
         clause_best = float(np.max(sims)) if len(sims) else 0.0
     words = list(dict.fromkeys(query.tokens))
-    ceiling = sum(word_best_scores(index, words))
+    bests = word_best_scores(index, words)
+    ceiling = sum(bests)
     exact_kw = max((h.keyword for h in hits), default=0.0)
-    keyword_share = min(exact_kw / ceiling, 1.0) if ceiling > 0 else 0.0
+    known_share = length_weighted(words, lambda w: float(w in index.bm25.vocab_dict)) if words else 0.0
+    keyword_share = min(exact_kw / ceiling, 1.0) * known_share if ceiling > 0 else 0.0
+    asks_quantity = bool(_QUANTITY.search(query.text))
+    numbered = False
+    if asks_quantity and hits and query.vector is not None:
+        for hit in hits[:3]:
+            rows = np.arange(index.clause_offsets[hit.index], index.clause_offsets[hit.index + 1])
+            if len(rows):
+                s, e = index.clause_spans[rows[int(np.argmax(index.clause_vectors[rows] @ query.vector))]]
+                numbered = numbered or bool(_DIGIT.search(hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]))
     top_text = _chunk_text(hits[0]) if hits else ""
     cover_top = length_weighted(terms, lambda t: synonym_found(t, top_text, thesaurus)) if hits else 0.0
     named = float(bool(query.depts))
@@ -144,6 +159,8 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         "dept_topic_gap": named * (1.0 - cover_top) if terms else 0.0,
         "unknown_org": float(bool(unknown_organisations(terms, corpus))) if not query.depts else 0.0,
         "multi": float(query.multi),
+        "number_gap": float(asks_quantity and not numbered),
+        "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
     }
 
 
@@ -214,53 +231,6 @@ def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = Non
     p = policy.probability(values)
     orgs = unknown_organisations(query.terms, index.corpus_text) if not query.depts else []
     return Decision(p < policy.cutoff, round(p, 4), values, orgs)
-
-
-# ---------------------------------------------------------------- data: dev questions -> features
-
-
-def read_questions(path: Path) -> list[dict]:
-    rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise SystemExit(f"{path}:{n}: not valid JSON ({exc})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("q"), str):
-                raise SystemExit(f'{path}:{n}: expected an object with "q"')
-            rows.append(row)
-    return rows
-
-
-def question_type(row: dict) -> str:
-    if row.get("type"):
-        return str(row["type"])
-    if row.get("none"):
-        return "none"
-    return "multi-department" if "multi" in row else "single"
-
-
-def run_question(qa, row: dict, k: int = 5):
-    """(query, hits) for one question file row, history resolved as the pipeline does."""
-    from qa.pipeline import Turn
-
-    history = [Turn(h) if isinstance(h, str) else Turn(str(h)) for h in row.get("history") or []]
-    resolved = qa.resolve_followup(row["q"].strip(), history)
-    query = qa.retriever.analyze(resolved)
-    hits = qa.retriever.search(query, k)
-    return query, hits
-
-
-def feature_rows(qa, rows: list[dict]) -> list[dict]:
-    """Feature dump: one dict per question with ``id``, ``type``, ``label`` (1 = answerable) and features."""
-    out = []
-    for row in rows:
-        query, hits = run_question(qa, row)
-        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES}
-        out.append({"id": row.get("id", ""), "type": question_type(row), "label": int(not row.get("none")),
-                    "q": row["q"], **values})
-    return out
 
 
 # ---------------------------------------------------------------- fitting
@@ -355,76 +325,6 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
         cutoff=round(cutoff, 4), trained_on={**(source or {}), "n": int(len(y)), "n_unanswerable": int(np.sum(y == 0))},
         validation=validation,
         notes="p(answerable) = sigmoid(coef . ((x - mean) / scale) + intercept); abstain when p < cutoff. "
-              "Refit: python -m qa.abstain train --questions DEV.jsonl",
+              "Refit: python -m qa train-abstain --questions DEV.jsonl",
     )
     return policy, oof
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _load_qa(args):
-    from qa.cli import _settings
-    from qa.pipeline import ReportQA
-
-    return ReportQA(_settings(args))
-
-
-def cmd_train(args) -> int:
-    rows = []
-    files = []
-    for path in args.questions:
-        rows += read_questions(path)
-        files.append({"file": Path(path).name, "sha256": _sha256_file(path)})
-    qa = _load_qa(args)
-    data = feature_rows(qa, rows)
-    policy, oof = train(data, precision=args.precision, source={"files": files})
-    out = Path(args.out)
-    out.write_text(policy.to_json(), encoding="utf-8")
-    v = policy.validation
-    print(f"wrote {out}: {policy.version}, C={v['C']}, cut-off {policy.cutoff}; cross-validated on "
-          f"{len(data)} questions: abstention precision {v['precision']}, recall {v['recall']}, "
-          f"false abstentions {v['false_abstentions']}, Brier {v['brier']}, ECE {v['calibration_error']}")
-    if args.dump:
-        Path(args.dump).write_text("\n".join(json.dumps(r | {"oof": round(float(p), 4)}, ensure_ascii=False)
-                                             for r, p in zip(data, oof)) + "\n", encoding="utf-8")
-    return 0
-
-
-def cmd_features(args) -> int:
-    qa = _load_qa(args)
-    for row in feature_rows(qa, read_questions(args.questions)):
-        print(json.dumps(row, ensure_ascii=False))
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from qa.cli import _add_paths
-
-    parser = argparse.ArgumentParser(prog="python -m qa.abstain", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="refit the answer-or-abstain model on dev questions")
-    p.add_argument("--questions", type=Path, nargs="+", required=True, help="dev question files (JSONL)")
-    p.add_argument("--out", default=str(Path(__file__).parent / MODEL_RESOURCE))
-    p.add_argument("--precision", type=float, default=TARGET_PRECISION, help="abstention precision the cut-off keeps")
-    p.add_argument("--dump", help="also write the feature rows with out-of-fold probabilities here (JSONL)")
-    _add_paths(p)
-    p.set_defaults(func=cmd_train)
-    p = sub.add_parser("features", help="print the model's features for each question of a file (JSONL)")
-    p.add_argument("--questions", type=Path, required=True)
-    _add_paths(p)
-    p.set_defaults(func=cmd_features)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,9 @@
-"""Measure the answer-or-abstain policy per question type, with bootstrap intervals and ablations.
+"""Fit and measure the answer-or-abstain policy: ``qa train-abstain``, per-type reports, ablations.
+
+``python -m qa train-abstain --questions DEV.jsonl`` (or ``python -m qa.abstain_eval train``) runs
+each dev question through the pipeline, dumps the features of ``qa.abstain`` and refits
+``qa/data/answerability.json`` reproducibly (fixed folds and seeds; the file records the hash of
+the questions it was fitted on).
 
 ``python -m qa.abstain_eval report --questions FILE`` runs every question through the pipeline
 (follow-up resolution, routing, retrieval) and scores what the user sees: an abstention on an
@@ -11,6 +16,7 @@ time and compares cross-validated abstention figures, on dev only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -18,11 +24,57 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.abstain import (FEATURES, abstention_scores, choose_cutoff, feature_rows, out_of_fold, question_features,
-                        question_type, read_questions, run_question, shipped_policy, train)
+from qa.abstain import (FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores, choose_cutoff, out_of_fold,
+                        question_features, shipped_policy, train)
+from qa.options import add_path_options, settings_from_args
+from qa.pipeline import ReportQA, Turn
 
 BOOTSTRAP = 2000
 SEED = 0
+
+
+def read_questions(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise SystemExit(f"{path}:{n}: not valid JSON ({exc})") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("q"), str):
+                raise SystemExit(f'{path}:{n}: expected an object with "q"')
+            rows.append(row)
+    return rows
+
+
+def question_type(row: dict) -> str:
+    if row.get("type"):
+        return str(row["type"])
+    if row.get("none"):
+        return "none"
+    return "multi-department" if "multi" in row else "single"
+
+
+def run_question(qa, row: dict, k: int = 5):
+    """(query, hits) for one question file row, history resolved as the pipeline does."""
+    history = [Turn(h) if isinstance(h, str) else Turn(str(h)) for h in row.get("history") or []]
+    resolved = qa.resolve_followup(row["q"].strip(), history)
+    query = qa.retriever.analyze(resolved)
+    hits = qa.retriever.search(query, k)
+    return query, hits
+
+
+def feature_rows(qa, rows: list[dict]) -> list[dict]:
+    """Feature dump: one dict per question with ``id``, ``type``, ``label`` (1 = answerable) and features."""
+    out = []
+    for row in rows:
+        query, hits = run_question(qa, row)
+        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES}
+        out.append({"id": row.get("id", ""), "type": question_type(row), "label": int(not row.get("none")),
+                    "q": row["q"], **values})
+    return out
+
+
 
 
 @dataclass
@@ -174,14 +226,48 @@ def ablate(rows: list[dict]) -> list[dict]:
 # ---------------------------------------------------------------- command line
 
 
-def _load_qa(args, synonym_weight: float | None = None):
-    from qa.cli import _settings
-    from qa.pipeline import ReportQA
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-    qa = ReportQA(_settings(args))
+
+def _load_qa(args, synonym_weight: float | None = None) -> ReportQA:
+    qa = ReportQA(settings_from_args(args))
     if synonym_weight is not None:
         qa.retriever.synonym_weight = synonym_weight
     return qa
+
+
+def cmd_train(args) -> int:
+    rows, files = [], []
+    for path in args.questions:
+        rows += read_questions(path)
+        files.append({"file": Path(path).name, "sha256": _sha256_file(path)})
+    data = feature_rows(_load_qa(args), rows)
+    policy, oof = train(data, precision=args.precision, source={"files": files})
+    out = Path(args.out)
+    out.write_text(policy.to_json(), encoding="utf-8")
+    v = policy.validation
+    print(f"wrote {out}: {policy.version}, C={v['C']}, cut-off {policy.cutoff}; cross-validated on "
+          f"{len(data)} questions: abstention precision {v['precision']}, recall {v['recall']}, "
+          f"false abstentions {v['false_abstentions']}, Brier {v['brier']}, ECE {v['calibration_error']}")
+    if args.dump:
+        Path(args.dump).write_text("".join(json.dumps(r | {"oof": round(float(p), 4)}, ensure_ascii=False) + "\n"
+                                           for r, p in zip(data, oof)), encoding="utf-8")
+    return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--questions", type=Path, nargs="+", required=True, help="dev question files (JSONL)")
+    p.add_argument("--out", default=str(Path(__file__).parent / MODEL_RESOURCE))
+    p.add_argument("--precision", type=float, default=TARGET_PRECISION, help="abstention precision the cut-off keeps")
+    p.add_argument("--dump", help="also write the feature rows with out-of-fold probabilities (JSONL)")
+    add_path_options(p)
+    p.set_defaults(func=cmd_train)
+
+
+def add_parser(sub) -> None:
+    """``qa train-abstain`` on the main CLI."""
+    add_train_arguments(sub.add_parser("train-abstain", help="refit the answer-or-abstain model on dev questions"))
 
 
 def cmd_report(args) -> int:
@@ -227,21 +313,20 @@ def cmd_ablate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qa.cli import _add_paths
-
     parser = argparse.ArgumentParser(prog="python -m qa.abstain_eval", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    add_train_arguments(sub.add_parser("train", help="refit the answer-or-abstain model on dev questions"))
     p = sub.add_parser("report", help="per-type figures with bootstrap intervals")
     p.add_argument("--questions", type=Path, required=True)
     p.add_argument("--oof", action="store_true", help="decide with out-of-fold probabilities (dev)")
     p.add_argument("--synonym-weight", type=float, default=None, help="override the keyword synonym weight")
     p.add_argument("--show-misses", action="store_true")
     p.add_argument("--out", type=Path)
-    _add_paths(p)
+    add_path_options(p)
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("ablate", help="cross-validated abstention figures without each feature group (dev only)")
     p.add_argument("--questions", type=Path, required=True)
-    _add_paths(p)
+    add_path_options(p)
     p.set_defaults(func=cmd_ablate)
     return parser
 

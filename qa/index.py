@@ -68,6 +68,7 @@ class Manifest:
     built_at: str = ""
     build_seconds: float = 0.0
     files: dict[str, int] = field(default_factory=dict)
+    answerability: dict = field(default_factory=dict)  # {version, sha256} of the answer-or-abstain model
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -202,6 +203,9 @@ class ReportIndex:
             departments=departments,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
+        from qa.abstain import model_fingerprint
+
+        manifest.answerability = model_fingerprint()
         index = cls(chunks, dense, np.vstack(clause_vectors), bm25, tokenizer, corpus.aliases, manifest)
         index.manifest.build_seconds = round(time.perf_counter() - t0, 2)
         return index

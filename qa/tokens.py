@@ -76,6 +76,10 @@ class Tokenizer:
             self._posseg = jieba.posseg.POSTokenizer(self._cutter())
         return self._posseg
 
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """(word, jieba part-of-speech tag) pairs of ``text``."""
+        return [(p.word, p.flag) for p in self._tagger().cut(text)]
+
     def content_terms(self, text: str) -> list[str]:
         """Whole (non search-mode) words of a question that carry its topic, in order, deduplicated:
         no stopwords, no function words by part of speech, no interrogative words, no department names."""
