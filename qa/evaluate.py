@@ -29,7 +29,9 @@ from qa.metrics import (  # noqa: F401  (percentile, rank_metrics re-exported)
 )
 from qa.systems import Ranked, System  # noqa: F401  (re-exported)
 
-DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
+DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"  # the first gold set (80; also part of dev)
+DEV_QUESTIONS = PROJECT_ROOT / "eval" / "dev.jsonl"  # tune on this (eval/split.py)
+TEST_QUESTIONS = PROJECT_ROOT / "eval" / "test.jsonl"  # report this; tests/test_quality.py gates on it
 DEFAULT_OUT = PROJECT_ROOT / "eval" / "results"
 RETRIEVERS = ("keyword", "dense", "hybrid", "baseline")
 
@@ -416,8 +418,8 @@ def compare_markdown(comparison: dict, label_a: str, label_b: str) -> str:
 
 def add_parser(sub, add_paths) -> None:
     p = sub.add_parser("eval", help="retrieval and answer benchmark on question files, or compare two runs")
-    p.add_argument("--questions", type=Path, nargs="+", default=[DEFAULT_QUESTIONS],
-                   help="one or more question files (JSONL, see eval/README.md)")
+    p.add_argument("--questions", type=Path, nargs="+", default=[DEV_QUESTIONS],
+                   help=f"one or more question files (JSONL, see eval/README.md; default {_display_path(DEV_QUESTIONS)})")
     p.add_argument("--retrievers", default="keyword,dense,hybrid,baseline")
     p.add_argument("--k", default="1,3,5,10", help="hit@k cut-offs, comma-separated (1-20)")
     p.add_argument("--out", type=Path, default=None, help=f"report folder (default {_display_path(DEFAULT_OUT)})")

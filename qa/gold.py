@@ -4,6 +4,7 @@ One object per line::
 
     {"id": "s-001", "type": "paraphrase", "q": "...", "dept": ["区城管局"], "must": ["垃圾分类"]}
     {"id": "s-050", "type": "multi-department", "q": "...", "multi": ["区民政局", "区数据资源局"]}
+        (optional "must" here too: a department counts only when its cited passage contains one of them)
     {"id": "l-030", "type": "cross-report", "q": "...", "dept": ["区商务局"], "reports": ["stemA", "stemB"]}
     {"id": "s-120", "type": "none-absent", "q": "...", "none": true}
 
@@ -86,7 +87,8 @@ class GoldQuestion:
     def recall(self, top: list[Cited]) -> float:
         """For "multi" / "reports": the share of the required departments / reports cited in ``top``."""
         if self.kind == "multi":
-            found = {c.dept for c in top if not self.report or c.report == self.report}
+            found = {c.dept for c in top if (not self.report or c.report == self.report)
+                     and (not self.must or any(m in c.text for m in self.must))}
             return sum(d in found for d in self.multi) / len(self.multi)
         if self.kind == "reports":
             found = {c.report for c in top if (not self.dept or c.dept in self.dept)
@@ -100,7 +102,7 @@ class GoldQuestion:
         if self.kind == "single":
             return f"{where}{'/'.join(self.dept) or '*'} ∋ {'|'.join(self.must) or '*'}"
         if self.kind == "multi":
-            return f"{where}all of " + "、".join(self.multi)
+            return f"{where}all of " + "、".join(self.multi) + (f" ∋ {'|'.join(self.must)}" if self.must else "")
         if self.kind == "reports":
             return f"{'/'.join(self.dept) or '*'} in each of " + "、".join(self.reports)
         return "abstain"
@@ -116,6 +118,8 @@ class GoldQuestion:
             out["none"] = True
         elif self.kind == "multi":
             out["multi"] = self.multi
+            if self.must:
+                out["must"] = self.must
         else:
             if self.dept:
                 out["dept"] = self.dept
@@ -150,7 +154,7 @@ def _kind(obj: dict, where: str) -> str:
             raise GoldSetError(f'{where}: an unanswerable ("none") question takes none of {clash}')
         return "none"
     if "multi" in obj:
-        clash = sorted({"dept", "must", "reports"} & set(obj))
+        clash = sorted({"dept", "reports"} & set(obj))
         if clash:
             raise GoldSetError(f'{where}: a "multi" question takes none of {clash}')
         return "multi"
@@ -210,6 +214,7 @@ def parse_gold_line(text: str, where: str) -> GoldQuestion:
         raise GoldSetError(f'{where}: "report" must be a non-empty file stem')
     if kind == "multi":
         question.multi = _str_list(obj["multi"], where, "multi")
+        question.must = _str_list(obj["must"], where, "must") if "must" in obj else []
     elif kind in ("single", "reports"):
         question.dept = _str_list(obj["dept"], where, "dept") if "dept" in obj else []
         question.must = _str_list(obj["must"], where, "must") if "must" in obj else []
@@ -263,7 +268,7 @@ def load_gold_files(paths: list[Path]) -> list[GoldQuestion]:
 def check_against_corpus(questions: list[GoldQuestion], corpus) -> dict[str, list[str]]:
     """Problems per question id: unknown report stem or department, a "must" found in no passage of its
     department (and report). Only definite errors are listed; an empty dict means the file is usable."""
-    chunks = [c for c in corpus.chunks if c.kind != "overview"] or list(corpus.chunks)
+    chunks = list(corpus.chunks)  # overview passages too: their "department" is the report title
     stems = {Path(r.source).stem for r in corpus.reports}
     depts = {c.dept for c in chunks}
     problems: dict[str, list[str]] = {}
@@ -286,8 +291,9 @@ def check_against_corpus(questions: list[GoldQuestion], corpus) -> dict[str, lis
                 found.append(f"no passage of {'/'.join(g.dept) or 'the corpus'} contains any of {g.must}")
         if not found and g.kind == "multi":
             for dept in g.multi:
-                if not scope(g.report, [dept]):
-                    found.append(f"{dept} has no passage in report {g.report!r}")
+                passages = scope(g.report, [dept])
+                if not passages or (g.must and not any(m in c.text for m in g.must for c in passages)):
+                    found.append(f"{dept} has no passage{' in ' + g.report if g.report else ''} with {g.must or '*'}")
         if not found and g.kind == "reports":
             for stem in g.reports:
                 passages = scope(stem, g.dept)

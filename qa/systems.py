@@ -35,11 +35,12 @@ class PipelineSystem(System):
     """``ReportQA.ask`` with the question's chat history; when it abstains, the retriever's ranking is
     kept anyway, so ranking metrics do not depend on abstention."""
 
-    def __init__(self, name: str, settings):
+    def __init__(self, name: str, settings, qa=None):
+        """``qa``: an existing ``ReportQA`` to measure (tests); by default one is made from ``settings``."""
         from qa.pipeline import ReportQA
 
         self.name = name
-        self.qa = ReportQA(settings, mode=name)
+        self.qa = qa if qa is not None else ReportQA(settings, mode=name)
 
     def run(self, question: str, depth: int = 10, history: list[str] | None = None) -> Ranked:
         from qa.pipeline import Turn

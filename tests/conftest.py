@@ -65,3 +65,11 @@ def sample_corpus(tmp_path) -> Path:
     corpus.mkdir()
     (corpus / "sample.md").write_text(SAMPLE_REPORT, encoding="utf-8")
     return corpus
+
+
+@pytest.fixture(scope="session")
+def stub_qa(tmp_path_factory):
+    """``ReportQA`` over a three-department fixture report with the model-free stub encoder (tests/stub.py)."""
+    from stub import stub_pipeline
+
+    return stub_pipeline(tmp_path_factory.mktemp("stub"))
