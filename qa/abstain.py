@@ -52,15 +52,24 @@ FEATURES = (
     "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
     "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
-    "number_gap",        # asks for a quantity (多少, 几, 比例…) but no top passage's best clause has a number
+    "detail_gap",        # asks for a number / a time / a place, and no top passage's best clause states one
     "unknown_place",     # names a place (jieba tag ns) the corpus never mentions: another district or city
 )
 
 # An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
 # 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
-# Asking for a quantity, by interrogative form only (no topic words): 多少, 几个/几条…, 多大/多长…, 比例.
-_QUANTITY = re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远久快重]|比例|比率|占比|百分之|增速|增长率|排名第几")
-_DIGIT = re.compile(r"[0-9０-９一二三四五六七八九十百千万亿]+(?:\.[0-9]+)?\s*(?:%|％|个|条|家|万|亿|元|户|人|公里|平方|项|所|台|辆|天|年|倍|成)")
+# What kind of detail a question asks for, by interrogative form only (no topic words), and what a
+# clause that gives it contains: a number, a date, a place. Answer-type matching, as in classic QA.
+_ASKS = {
+    "number": re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远重]|比例|比率|占比|百分之|增速|增长率|排名第几"),
+    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候"),
+    "place": re.compile(r"哪个(?:街道|社区|区|地方|位置)|在哪[里儿]?|哪里|什么地方|地址|位置"),
+}
+_GIVES = {
+    "number": re.compile(r"[0-9０-９]|[一二三四五六七八九十两百千万亿]+(?:个|条|家|万|亿|元|户|人|公里|项|所|台|辆|倍|成)"),
+    "time": re.compile(r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
+    "place": re.compile(r"街道|社区|路|街|村|园|广场|中心|片区|板块|沿线|周边|[\u4e00-\u9fff]{2}区"),
+}
 _ORG_WORD = re.compile(r"^[\u4e00-\u9fff]{2,10}(?:局|委|委员会|办公室|厅|署|管理处|服务中心)$")
 
 
@@ -133,14 +142,15 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
     exact_kw = max((h.keyword for h in hits), default=0.0)
     known_share = length_weighted(words, lambda w: float(w in index.bm25.vocab_dict)) if words else 0.0
     keyword_share = min(exact_kw / ceiling, 1.0) * known_share if ceiling > 0 else 0.0
-    asks_quantity = bool(_QUANTITY.search(query.text))
-    numbered = False
-    if asks_quantity and hits and query.vector is not None:
+    asked = [kind for kind, pattern in _ASKS.items() if pattern.search(query.text)]
+    given = False
+    if asked and hits and query.vector is not None:
         for hit in hits[:3]:
             rows = np.arange(index.clause_offsets[hit.index], index.clause_offsets[hit.index + 1])
             if len(rows):
                 s, e = index.clause_spans[rows[int(np.argmax(index.clause_vectors[rows] @ query.vector))]]
-                numbered = numbered or bool(_DIGIT.search(hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]))
+                clause = hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]
+                given = given or all(_GIVES[kind].search(clause) for kind in asked)
     top_text = _chunk_text(hits[0]) if hits else ""
     cover_top = length_weighted(terms, lambda t: synonym_found(t, top_text, thesaurus)) if hits else 0.0
     named = float(bool(query.depts))
@@ -159,7 +169,7 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         "dept_topic_gap": named * (1.0 - cover_top) if terms else 0.0,
         "unknown_org": float(bool(unknown_organisations(terms, corpus))) if not query.depts else 0.0,
         "multi": float(query.multi),
-        "number_gap": float(asks_quantity and not numbered),
+        "detail_gap": float(bool(asked) and not given),
         "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
     }
 

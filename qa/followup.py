@@ -5,8 +5,9 @@ after a question about 城管局 means 区城管局's. The whole bounded history
 most ``MAX_TURNS`` turns), and something is carried forward only when the new question lacks it and
 says so by general signals:
 
-- no department, but a topic and a reference back (a pronoun such as 它/他们/该局, or an
-  ellipsis: 那…/还有…/…呢) -> the last department named in the history is put in front;
+- no department, but a topic and a reference back (a pronoun such as 它/他们/该局, an
+  ellipsis: 那…/还有…/…呢, or no noun at all: 具体怎么抓) -> the last department named in the
+  history is put in front;
 - a department but no topic, and an ellipsis or a topic pronoun (那民政局呢, 民政局这方面呢)
   -> the last question that had a topic, with its department swapped for the new one.
 
@@ -46,7 +47,8 @@ def _recent(history: Iterable[str]) -> list[str]:
 
 
 def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], list[str]],
-            topic_terms: Callable[[str], list[str]], aliases: dict[str, str], multi: Callable[[str], bool]) -> Resolution:
+            topic_terms: Callable[[str], list[str]], aliases: dict[str, str], multi: Callable[[str], bool],
+            has_noun: Callable[[str], bool] = lambda text: True) -> Resolution:
     """``question`` with the department or topic it leaves out filled in from ``history`` (oldest first)."""
     recent = _recent(history)
     if not recent or multi(question):
@@ -59,7 +61,7 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
             if topic_terms(earlier) and not multi(earlier):
                 return Resolution(_swap_department(earlier, depts[0], find_depts(earlier), aliases), None, earlier)
         return Resolution(question)
-    if not depts and terms and (ellipsis or _REFERENCE.search(question)):
+    if not depts and terms and (ellipsis or _REFERENCE.search(question) or not has_noun(question)):
         for earlier in recent:
             earlier_depts = find_depts(earlier)
             if len(earlier_depts) == 1:

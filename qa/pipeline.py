@@ -141,7 +141,7 @@ class ReportQA:
             question, [t.question for t in history],
             find_depts=lambda text: find_departments(text, index.aliases),
             topic_terms=index.tokenizer.content_terms, aliases=index.aliases,
-            multi=asks_across_departments,
+            multi=asks_across_departments, has_noun=index.tokenizer.has_noun,
         )
 
     def search(self, question: str, k: int = 10, dept: str | None = None) -> list[Hit]:

@@ -80,6 +80,11 @@ class Tokenizer:
         """(word, jieba part-of-speech tag) pairs of ``text``."""
         return [(p.word, p.flag) for p in self._tagger().cut(text)]
 
+    def has_noun(self, text: str) -> bool:
+        """Whether ``text`` names a thing: a noun, verbal noun, place or corpus word (not only verbs)."""
+        return any(tag.startswith("n") or tag == "vn" or word.lower() in self.user_words_set
+                   for word, tag in self.tagged(text) if word not in stopwords())
+
     def content_terms(self, text: str) -> list[str]:
         """Whole (non search-mode) words of a question that carry its topic, in order, deduplicated:
         no stopwords, no function words by part of speech, no interrogative words, no department names."""
