@@ -50,6 +50,7 @@ FEATURES = (
     "no_terms",          # the question has no topic word at all (你好, 城管局做了什么)
     "named_dept",        # the question names a department of the corpus
     "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
+    "dept_elsewhere",    # named department, and a passage of another one covers the topic better (by how much)
     "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
     "detail_gap",        # asks for a number / a time / a place, and no top passage's best clause states one
@@ -70,6 +71,7 @@ _GIVES = {
     "time": re.compile(r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
     "place": re.compile(r"街道|社区|路|街|村|园|广场|中心|片区|板块|沿线|周边|[\u4e00-\u9fff]{2}区"),
 }
+_LOCATIVE = set("里上下边旁中内外前后")
 _ORG_WORD = re.compile(r"^[\u4e00-\u9fff]{2,10}(?:局|委|委员会|办公室|厅|署|管理处|服务中心)$")
 
 
@@ -80,6 +82,27 @@ def length_weighted(terms: list[str], found) -> float:
     """Σ len(t)·found(t) / Σ len(t); 1.0 for no terms (nothing is missing)."""
     total = sum(len(t) for t in terms)
     return 1.0 if total == 0 else sum(len(t) * found(t) for t in terms) / total
+
+
+@lru_cache(maxsize=1)
+def general_idf() -> tuple[dict[str, float], float]:
+    """Inverse document frequency of Chinese words in general text (jieba's own ``analyse/idf.txt``)
+    and the median, used for words it does not list. How specific a word is, independent of the corpus."""
+    text = resources.files("jieba").joinpath("analyse/idf.txt").read_text(encoding="utf-8")
+    table = {}
+    for line in text.splitlines():
+        word, _, value = line.partition(" ")
+        if value:
+            table[word] = float(value)
+    return table, float(np.median(list(table.values())))
+
+
+def specificity_weighted(terms: list[str], found) -> float:
+    """Σ idf(t)·found(t) / Σ idf(t): missing a specific word (公积金) weighs more than a common one (处理)."""
+    table, default = general_idf()
+    weights = [table.get(t, default) for t in terms]
+    total = sum(weights)
+    return 1.0 if total == 0 else sum(w * found(t) for w, t in zip(weights, terms)) / total
 
 
 def bigram_share(term: str, text: str) -> float:
@@ -96,7 +119,8 @@ def synonym_found(term: str, text: str, thesaurus) -> float:
 
 
 def unknown_places(tagged: list[tuple[str, str]], corpus_text: str) -> list[str]:
-    return [w for w, tag in tagged if tag == "ns" and len(w) >= 2 and w not in corpus_text]
+    """Place names (jieba tag ns) the corpus never mentions; a noun with a locative (河里, 路边) is no place name."""
+    return [w for w, tag in tagged if tag == "ns" and len(w) >= 2 and w[-1] not in _LOCATIVE and w not in corpus_text]
 
 
 def unknown_organisations(terms: list[str], corpus_text: str) -> list[str]:
@@ -152,21 +176,33 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
                 clause = hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]
                 given = given or all(_GIVES[kind].search(clause) for kind in asked)
     top_text = _chunk_text(hits[0]) if hits else ""
-    cover_top = length_weighted(terms, lambda t: synonym_found(t, top_text, thesaurus)) if hits else 0.0
+    cover_top = specificity_weighted(terms, lambda t: synonym_found(t, top_text, thesaurus)) if hits else 0.0
     named = float(bool(query.depts))
+    elsewhere = 0.0
+    if query.depts and terms and words:
+        known = [w for w in words if w in index.bm25.vocab_dict]
+        if known:
+            scores = np.asarray(index.bm25.get_scores(known))
+            for i in np.argsort(-scores)[:3]:
+                chunk = index.chunks[int(i)]
+                if chunk.dept not in query.depts:
+                    text = f"{chunk.dept}\n{chunk.headline}\n{chunk.text}".lower()
+                    other = specificity_weighted(terms, lambda t: synonym_found(t, text, thesaurus))
+                    elsewhere = max(elsewhere, other - cover_top)
     return {
         "dense_best": dense_best,
         "dense_margin": dense_best - fifth,
         "dense_hit": float(dense_hit),
         "clause_best": clause_best,
         "keyword_share": keyword_share,
-        "cover_exact": length_weighted(terms, lambda t: float(t in corpus)),
+        "cover_exact": specificity_weighted(terms, lambda t: float(t in corpus)),
         "cover_bigram": length_weighted(terms, lambda t: bigram_share(t, corpus)),
-        "cover_synonym": length_weighted(terms, lambda t: synonym_found(t, corpus, thesaurus)),
+        "cover_synonym": specificity_weighted(terms, lambda t: synonym_found(t, corpus, thesaurus)),
         "cover_top": cover_top,
         "no_terms": float(not terms),
         "named_dept": named,
         "dept_topic_gap": named * (1.0 - cover_top) if terms else 0.0,
+        "dept_elsewhere": elsewhere,
         "unknown_org": float(bool(unknown_organisations(terms, corpus))) if not query.depts else 0.0,
         "multi": float(query.multi),
         "detail_gap": float(bool(asked) and not given),
