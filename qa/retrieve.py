@@ -19,7 +19,7 @@ from qa.abstain import unknown_organisations
 from qa.corpus import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
-from qa.synonyms import SYNONYM_WEIGHT, synonym_keyword_scores
+from qa.synonyms import KEYWORD_SYNONYM_WEIGHT, synonym_keyword_scores
 
 MODES = ("keyword", "dense", "hybrid")
 RRF_K = 60
@@ -79,7 +79,7 @@ class Retriever:
 
     def __init__(self, index: ReportIndex, encoder: Encoder, mode: str = "hybrid", fusion: str = "weighted",
                  dense_weight: float = DENSE_WEIGHT, cache_size: int = 2048,
-                 synonym_weight: float = SYNONYM_WEIGHT):
+                 synonym_weight: float = KEYWORD_SYNONYM_WEIGHT):
         if mode not in MODES:
             raise ValueError(f"unknown retriever {mode!r}; choose from {', '.join(MODES)}")
         self.index = index
