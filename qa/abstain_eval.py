@@ -91,8 +91,11 @@ class Outcome:
     abstained: bool = False
 
 
-def _relevant(row: dict, dept: str, text: str) -> bool:
-    return dept in row.get("dept", []) and (not row.get("must") or any(m in text for m in row["must"]))
+def _relevant(row: dict, dept: str, text: str, source: str = "") -> bool:
+    reports = row.get("reports") or ([row["report"]] if row.get("report") else [])
+    if reports and Path(source).stem not in reports:
+        return False
+    return (not row.get("dept") or dept in row["dept"]) and (not row.get("must") or any(m in text for m in row["must"]))
 
 
 def collect(qa, rows: list[dict]) -> list[Outcome]:
@@ -100,8 +103,8 @@ def collect(qa, rows: list[dict]) -> list[Outcome]:
     for row in rows:
         query, hits = run_question(qa, row, k=5)
         feats = question_features(query, hits, qa.index) if hits else {f: 0.0 for f in FEATURES}
-        rel = [_relevant(row, h.chunk.dept, h.chunk.text) for h in hits]
-        single = "dept" in row and not row.get("none")
+        rel = [_relevant(row, h.chunk.dept, h.chunk.text, h.chunk.source) for h in hits]
+        single = ("dept" in row or "must" in row) and "multi" not in row and not row.get("none")
         multi = "multi" in row
         recall = (sum(d in {h.chunk.dept for h in hits[:5]} for d in row["multi"]) / len(row["multi"])) if multi else None
         out.append(Outcome(row.get("id", ""), question_type(row), row["q"], int(not row.get("none")),
