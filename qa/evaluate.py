@@ -398,7 +398,7 @@ def compare_markdown(comparison: dict, label_a: str, label_b: str) -> str:
         lines += ["", "| metric | n | A | B | Δ | 95 % interval | p | B better | B worse |", "|---|---|---|---|---|---|---|---|---|"]
         for m in c["metrics"]:
             interval = f"[{m['interval'][0]:+.3f}, {m['interval'][1]:+.3f}]" if m["interval"] else "–"
-            delta = "–" if m["delta"] is None else f"{m['delta']:+.3f}" if isinstance(m["delta"], float) else str(m["delta"])
+            delta = "–" if m["delta"] is None else f"{m['delta']:+.3f}" if isinstance(m["delta"], float) else f"{m['delta']:+d}"
             lines.append(f"| {m['metric']} | {m['n']} | {_fmt(m['a'])} | {_fmt(m['b'])} | {delta} | {interval} | "
                          f"{_fmt(m['p_value'])} | {m['wins']} | {m['losses']} |")
         lines += ["", "| type (e2e_accuracy) | n | A | B | Δ | p |", "|---|---|---|---|---|---|"]
@@ -420,7 +420,8 @@ def add_parser(sub, add_paths) -> None:
     p = sub.add_parser("eval", help="retrieval and answer benchmark on question files, or compare two runs")
     p.add_argument("--questions", type=Path, nargs="+", default=[DEV_QUESTIONS],
                    help=f"one or more question files (JSONL, see eval/README.md; default {_display_path(DEV_QUESTIONS)})")
-    p.add_argument("--retrievers", default="keyword,dense,hybrid,baseline")
+    p.add_argument("--retrievers", default=None,
+                   help=f"comma-separated, from {','.join(RETRIEVERS)} (default: all; with --compare: all both runs have)")
     p.add_argument("--k", default="1,3,5,10", help="hit@k cut-offs, comma-separated (1-20)")
     p.add_argument("--out", type=Path, default=None, help=f"report folder (default {_display_path(DEFAULT_OUT)})")
     p.add_argument("--no-progress", action="store_true")
@@ -432,10 +433,8 @@ def add_parser(sub, add_paths) -> None:
 
 def cmd_compare(args) -> int:
     path_a, path_b = args.compare
-    names = [n.strip() for n in args.retrievers.split(",") if n.strip()]
-    report_a, report_b = load_report(path_a), load_report(path_b)
-    explicit = args.retrievers != "keyword,dense,hybrid,baseline"
-    comparison = compare_runs(report_a, report_b, names if explicit else None)
+    names = [n.strip() for n in (args.retrievers or "").split(",") if n.strip()]
+    comparison = compare_runs(load_report(path_a), load_report(path_b), names or None)
     md = compare_markdown(comparison, _display_path(path_a), _display_path(path_b))
     print(md)
     if args.out is not None:
@@ -451,7 +450,7 @@ def cmd_eval(args) -> int:
 
     if args.compare:
         return cmd_compare(args)
-    names = [n.strip() for n in args.retrievers.split(",") if n.strip()]
+    names = [n.strip() for n in (args.retrievers or ",".join(RETRIEVERS)).split(",") if n.strip()]
     try:
         ks = tuple(int(k) for k in args.k.split(",") if k.strip())
     except ValueError:

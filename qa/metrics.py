@@ -129,4 +129,5 @@ def paired_compare(metric: Metric, rows_a: list[dict], rows_b: list[dict], sampl
     perm = perm[~np.isnan(perm)]
     extreme = int((np.abs(perm) >= abs(observed) - 1e-12).sum())
     p_value = round((extreme + 1) / (len(perm) + 1), 4)
-    return PairedResult(metric.name, n, a, b, round(observed, 4), interval, p_value, wins, losses)
+    delta = int(round(observed)) if metric.count else round(observed, 4)
+    return PairedResult(metric.name, n, a, b, delta, interval, p_value, wins, losses)

@@ -218,3 +218,22 @@ def test_compare_runs_pairs_questions_by_id():
     assert e2e["delta"] == 0.5 and e2e["p_value"] < 0.01 and len(comparison["flips"]) == 20
     with pytest.raises(ValueError, match="not in both"):
         compare_runs(_report(a_rows), _report(b_rows), ["dense"])
+
+
+def test_compare_command_needs_no_model(tmp_path, capsys):
+    from qa.cli import main
+
+    a_rows = [_row("single", False, i % 2 == 0, **HITS) | {"id": f"q{i}"} for i in range(30)]
+    b_rows = [_row("single", False, True, **HITS) | {"id": f"q{i}"} for i in range(30)]
+    for name, rows in (("a.json", a_rows), ("b.json", b_rows)):
+        (tmp_path / name).write_text(json.dumps(_report(rows), ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "cmp"
+    code = main(["eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(out),
+                 "--model", str(tmp_path / "no-model")])
+    printed = capsys.readouterr().out
+    assert code == 0 and "| e2e_accuracy | 30 | 0.500 | 1.000 | +0.500 |" in printed
+    assert "| false_abstentions | 30 | 0 | 0 | +0 |" in printed
+    assert json.loads((out / "compare.json").read_text(encoding="utf-8"))["hybrid"]["n_common"] == 30
+    (tmp_path / "bad.json").write_text("[]", encoding="utf-8")
+    assert main(["eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "bad.json")]) == 2
+    assert "not an eval.json report" in capsys.readouterr().err

@@ -1,35 +1,47 @@
-"""The gold set must keep hybrid retrieval above the committed thresholds (eval/thresholds.json)."""
+"""The quality gate: hybrid retrieval and the answer/abstain decision, with the real model, on the TEST split
+(eval/test.jsonl, blind questions nobody tuned on), must stay above the floors in eval/thresholds.json.
+
+Tune on eval/dev.jsonl (``python -m qa eval``); never on test. How the floors were set: eval/thresholds.json.
+"""
 
 import json
 
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.evaluate import DEFAULT_QUESTIONS, run_eval
+from qa.evaluate import TEST_QUESTIONS, load_gold, run_eval
 
-THRESHOLDS = json.loads((PROJECT_ROOT / "eval" / "thresholds.json").read_text())
+THRESHOLDS = json.loads((PROJECT_ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
+FLOORS = {k: v for k, v in THRESHOLDS.items() if not k.startswith(("_", "max_"))}
 
 
 @pytest.fixture(scope="module")
 def report(built):
-    return run_eval(DEFAULT_QUESTIONS, ["hybrid"], built, out_dir=None, progress=False)
+    return run_eval(TEST_QUESTIONS, ["hybrid"], built, out_dir=None, progress=False)
 
 
-def test_gold_set_shape():
-    lines = [json.loads(line) for line in DEFAULT_QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    assert len(lines) >= 60
-    assert sum("none" in line for line in lines) >= 8
-    assert sum("multi" in line for line in lines) >= 2
-    depts = {d for line in lines for d in line.get("dept", [])}
+def test_test_split_shape():
+    questions = load_gold(TEST_QUESTIONS)
+    assert len(questions) >= 90
+    assert sum(not g.answerable for g in questions) >= 30
+    assert sum(g.kind == "multi" for g in questions) >= 4 and sum(bool(g.history) for g in questions) >= 5
+    depts = {d for g in questions for d in g.dept + g.multi}
     assert len(depts & {"区城改办", "区民政局", "区住建局", "区文广旅体局", "区三方办", "区发改经信局", "区商务局",
                         "区城管局", "区数据资源局", "区科技工业区委"}) == 10
 
 
-@pytest.mark.parametrize("metric", ["hit@1", "hit@5", "mrr", "ndcg@10", "multi_recall@5", "abstain_recall"])
-def test_hybrid_meets_threshold(report, metric):
+def _misses(report) -> str:
+    return "; ".join(f"{m['id']} {m['q']}" for m in report["misses"]["hybrid"])
+
+
+@pytest.mark.parametrize("metric", sorted(FLOORS))
+def test_hybrid_meets_floor_on_test(report, metric):
     value = report["retrievers"]["hybrid"][metric]
-    assert value >= THRESHOLDS[metric], f"hybrid {metric} = {value} < {THRESHOLDS[metric]}; misses: {report['misses']['hybrid']}"
+    assert value is not None and value >= FLOORS[metric], \
+        f"hybrid {metric} = {value} < {FLOORS[metric]} on {TEST_QUESTIONS.name}; misses: {_misses(report)}"
 
 
-def test_false_abstentions_stay_rare(report):
-    assert report["retrievers"]["hybrid"]["false_abstentions"] <= THRESHOLDS["max_false_abstentions"]
+@pytest.mark.parametrize("count", ["false_abstentions", "false_answers"])
+def test_wrong_decisions_stay_under_ceiling(report, count):
+    value = report["retrievers"]["hybrid"][count]
+    assert value <= THRESHOLDS[f"max_{count}"], f"hybrid {count} = {value}; misses: {_misses(report)}"
