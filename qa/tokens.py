@@ -8,6 +8,7 @@ are folded to the department's name, so "城管" and "区城管局" match.
 from __future__ import annotations
 
 import logging
+import threading
 import re
 from functools import lru_cache
 from importlib import resources
@@ -37,6 +38,8 @@ class Tokenizer:
         self.user_words_set = frozenset(w.lower() for w in self.user_words)
         self._jieba = None
         self._posseg = None
+        self._tag_cache: dict[str, list[tuple[str, str]]] = {}
+        self._tag_lock = threading.Lock()
 
     def load(self) -> "Tokenizer":
         """Load jieba's dictionary and the user words now (otherwise the first question pays for it)."""
@@ -77,8 +80,16 @@ class Tokenizer:
         return self._posseg
 
     def tagged(self, text: str) -> list[tuple[str, str]]:
-        """(word, jieba part-of-speech tag) pairs of ``text``."""
-        return [(p.word, p.flag) for p in self._tagger().cut(text)]
+        """(word, jieba part-of-speech tag) pairs of ``text`` (the last few texts cached: a question is
+        tagged for its topic words, its follow-up check and its answerability features)."""
+        cached = self._tag_cache.get(text)
+        if cached is None:
+            cached = [(p.word, p.flag) for p in self._tagger().cut(text)]
+            with self._tag_lock:  # the API answers from several threads
+                if len(self._tag_cache) >= 256:
+                    self._tag_cache.pop(next(iter(self._tag_cache)))
+                self._tag_cache[text] = cached
+        return cached
 
     def has_noun(self, text: str) -> bool:
         """Whether ``text`` names a thing: a noun, verbal noun, place or corpus word (not only verbs)."""
@@ -90,8 +101,8 @@ class Tokenizer:
         no stopwords, no function words by part of speech, no interrogative words, no department names."""
         stop = stopwords()
         seen: dict[str, None] = {}
-        for pair in self._tagger().cut(text):
-            word, tag = pair.word.strip().lower(), pair.flag
+        for raw, tag in self.tagged(text):
+            word = raw.strip().lower()
             if (not word or word in stop or not _WORDLIKE.search(word) or word in self.canonical
                     or (tag.startswith(_FRAME_POS) and word not in self.user_words_set)
                     or _INTERROGATIVE.search(word)):
