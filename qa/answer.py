@@ -9,6 +9,7 @@ the model's probability that the reports answer the question.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -51,13 +52,28 @@ class Answer:
     citations: list[Citation]
     missing_terms: list[str] = field(default_factory=list)  # why it abstained: absent topic words or organisations
     confidence: float = 0.0  # p(the reports answer this question), from the answerability model
+    # How a follow-up was understood (the resolved question), when it differs from ``question``.
+    understood_as: str | None = None
+    # Plain sentences the reader should see before the answer (a department filter the question
+    # contradicts, a department with nothing on the topic); see qa/notices.py.
+    notices: list[str] = field(default_factory=list)
+    kind: str = "answer"  # "answer", "abstained" or "greeting" (small talk gets help text, not a search)
+
+    @property
+    def id(self) -> str:
+        """A stable id for this answer (same question, reading and answer -> same id): feedback refers to it."""
+        key = "\x1f".join([self.question, self.understood_as or "", self.answer, *(c.id for c in self.citations)])
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def to_json(self) -> dict:
         return {
+            "id": self.id,
             "question": self.question,
+            "understood_as": self.understood_as,
             "answer": self.answer,
             "abstained": self.abstained,
             "confidence": self.confidence,
+            "notices": list(self.notices),
             "citations": [c.to_json() for c in self.citations],
         }
 

@@ -5,6 +5,9 @@
     GET  /api/departments  names, aliases, chunk counts
     GET  /api/paragraph    ?id=<chunk id>: the department's whole section
     GET  /healthz          model, index manifest, chunk count
+    POST /api/feedback     {"answer_id", "vote": "up"|"down", "reason"?, "text"?}: a vote on an answer
+    GET  /api/feedback/summary  votes per question and reason (loopback, or REPORT_QA_FEEDBACK_TOKEN)
+    GET  /docs             the API's Swagger UI, its assets served from the app (works offline)
     GET  /widget.js        the self-hosted chat widget; GET /embed-demo a page that uses it
     /                      the Gradio chat UI
 
@@ -27,6 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from qa.config import PROJECT_ROOT
+from qa.feedback import FeedbackError, FeedbackLog, summary_allowed
 from qa.index import IndexUnusable
 from qa.model import ModelMissingError
 from qa.pipeline import MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn
@@ -66,6 +70,13 @@ class HistoryTurn(BaseModel):
     content: str | None = None
 
 
+class FeedbackRequest(BaseModel):
+    answer_id: Any = Field(description="the ``id`` of the answer being rated")
+    vote: Any = Field(description='"up" or "down"')
+    reason: Any = Field(None, description="错误 / 不完整 / 引用不对 / 其他")
+    text: Any = Field(None, description="optional note, up to 500 characters")
+
+
 class AskRequest(BaseModel):
     question: Any = Field(description=f"the question, 1–{MAX_QUESTION_CHARS} characters")
     k: Any = Field(5, description="number of citations, 1–20")
@@ -96,6 +107,28 @@ def _blocked_path(path: str) -> bool:
         or lowered.startswith(("/.env", "/index/", "/models/"))
 
 
+def swagger_assets() -> Path:
+    """Swagger UI's JS/CSS, shipped inside the fastapi-offline wheel: /docs needs no CDN."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_assets()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title="report-qa 接口文档 / API",
+                                   swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/docs-assets/favicon.png")
+
+
 def static_text(name: str) -> str:
     return resources.files("qa").joinpath(f"static/{name}").read_text(encoding="utf-8")
 
@@ -103,8 +136,11 @@ def static_text(name: str) -> str:
 def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool = True) -> FastAPI:
     """The FastAPI app with the API, the widget and (``with_ui``) the Gradio chat mounted at ``/``."""
     config = config or ServerConfig.from_env()
-    app = FastAPI(title="report-qa", version="0.1.0",
+    app = FastAPI(title="report-qa", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Offline question answering with exact citations over government work reports.")
+    add_offline_docs(app)
+    feedback = FeedbackLog(config.feedback_log)
+    app.state.feedback = feedback
 
     if config.cors_origins:
         app.add_middleware(
@@ -134,7 +170,9 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
 
     @app.post("/api/ask", summary="Answer a question with citations")
     def ask(body: AskRequest) -> dict:
-        return qa.ask(body.question, k=body.k, dept=body.dept, history=body.turns()).to_json()
+        answer = qa.ask(body.question, k=body.k, dept=body.dept, history=body.turns())
+        feedback.remember(answer)
+        return answer.to_json()
 
     @app.get("/api/search", summary="Ranked passages with scores")
     def search(q: str = Query(..., description="the question"), k: int = Query(10), dept: str | None = None) -> dict:
@@ -171,6 +209,22 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
                           "chunking": manifest.chunking},
                 "chunks": len(qa.index.chunks), "departments": len(qa.index.departments)}
 
+    @app.exception_handler(FeedbackError)
+    async def bad_feedback(request: Request, exc: FeedbackError):
+        return _user_error(str(exc), status=exc.status)
+
+    @app.post("/api/feedback", summary="Rate an answer (by its id) with an optional reason")
+    def post_feedback(body: FeedbackRequest, request: Request) -> dict:
+        client = request.client.host if request.client else "-"
+        return feedback.record(body.answer_id, body.vote, body.reason, body.text, client=client)
+
+    @app.get("/api/feedback/summary", summary="Votes per question and reason (loopback or token)")
+    def feedback_summary(request: Request) -> Any:
+        if not summary_allowed(request.client.host if request.client else None,
+                               request.headers.get("authorization")):
+            return _user_error("仅限本机或持有令牌访问 / loopback or a bearer token only", status=403)
+        return feedback.summary()
+
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
         return Response(static_text("widget.js"), media_type="application/javascript; charset=utf-8",
@@ -184,9 +238,9 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
         import gradio as gr
 
-        from qa.ui import CSS, build_ui, theme
+        from qa.ui import CSS, HEAD, build_ui, theme
 
-        blocks = build_ui(qa, config)
+        blocks = build_ui(qa, config, feedback)
         app = gr.mount_gradio_app(app, blocks, path="/", root_path=config.root_path or None, theme=theme(), css=CSS,
-                                  footer_links=["api"], ssr_mode=False, pwa=False, mcp_server=False)
+                                  head=HEAD, footer_links=[], ssr_mode=False, pwa=False, mcp_server=False)
     return app

@@ -13,11 +13,15 @@ from pathlib import Path
 from qa.answer import Answer, build_answer
 from qa.config import Settings
 from qa.index import ReportIndex
+from qa.notices import scope_notices
 from qa.followup import Resolution, resolve as resolve_question
 from qa.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
+from qa.smalltalk import small_talk_reply
 
 MAX_QUESTION_CHARS = 500
 MAX_K = 20
+# Shown in the help text small talk gets (see qa/smalltalk.py); the chat UI shows them as examples too.
+EXAMPLE_QUESTIONS = ["城管局在垃圾分类上做什么", "哪些部门提到了重要窗口", "让外迁的企业回来", "城中村改造什么时候全部完成"]
 
 
 class QuestionError(ValueError):
@@ -154,10 +158,19 @@ class ReportQA:
         asked = validate_question(question)
         k = validate_k(k)
         dept = self.check_dept(dept)
+        greeting = small_talk_reply(asked, EXAMPLE_QUESTIONS)
+        if greeting:
+            return Answer(asked, greeting, True, [], kind="greeting")
         resolved = self.resolve_followup(asked, history)
         retriever = self.retriever
         query = retriever.analyze(resolved)
         hits = retriever.search(query, k, dept)
         answer = build_answer(query, hits, self.index)
         answer.question = asked
+        if resolved != asked:
+            answer.understood_as = resolved
+        # also on abstentions: "区住建局 says nothing on 养老; 区民政局 does" is what a refused dept-scope question needs
+        answer.notices = scope_notices(retriever, query, hits, dept)
+        if answer.abstained:
+            answer.kind = "abstained"
         return answer

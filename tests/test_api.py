@@ -144,15 +144,16 @@ def test_ui_page_loads(client):
 
 
 def test_feedback_is_logged(qa, tmp_path):
-    from qa.ui import log_feedback, respond
+    from qa.feedback import FeedbackLog
+    from qa.ui import respond
 
-    _, messages, records = respond(qa, "城管局在垃圾分类上做什么", [], [], "全部", 3)
-    assert records[0]["citation_ids"][0].endswith("区城管局/item1")
-    log = tmp_path / "fb.jsonl"
-    log_feedback(log, records[0], "up")
-    entry = json.loads(log.read_text(encoding="utf-8"))
+    log = FeedbackLog(tmp_path / "fb.jsonl")
+    _, messages, records = respond(qa, "城管局在垃圾分类上做什么", [], [], "全部", 3, log)
+    log.record(records[0]["answer_id"], "up", client="127.0.0.1")
+    entry = json.loads((tmp_path / "fb.jsonl").read_text(encoding="utf-8"))
     assert entry["vote"] == "up" and entry["question"] == "城管局在垃圾分类上做什么"
-    assert entry["citation_ids"] == records[0]["citation_ids"] and entry["answer"] and entry["time"]
+    assert entry["answer_id"] == records[0]["answer_id"] and f'id="qa-{entry["answer_id"]}"' in messages[-1]["content"]
+    assert entry["citation_ids"][0].endswith("区城管局/item1") and entry["answer"] and entry["time"]
 
 
 def test_ui_escapes_user_text(qa):
@@ -174,7 +175,7 @@ def test_sources_show_passages_verbatim(qa):
     from qa.ui import respond
 
     _, messages, _ = respond(qa, "绿道要建多长", [], [], "全部", 2)
-    sources = messages[-1]
-    assert sources["metadata"]["title"].startswith("📄 来源")
-    assert "高标准完成36.4公里绿道建设" in sources["content"] and "\\" not in sources["content"]
-    assert "<mark>" in sources["content"] and "阅读区住建局全文" in sources["content"]
+    reply = messages[-1]["content"]
+    assert "来源（2 条）" in reply and "\n\n" not in reply  # one HTML block
+    assert "高标准完成36.4公里绿道建设" in reply and "\\" not in reply
+    assert "<mark>" in reply and "阅读区住建局全文" in reply

@@ -31,7 +31,8 @@ def test_ask_json_stream_contract(built):
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["question"] for line in lines] == questions
     first = lines[0]
-    assert set(first) == {"question", "answer", "abstained", "confidence", "citations"}
+    assert set(first) == {"id", "question", "understood_as", "answer", "abstained", "confidence", "notices",
+                          "citations"}
     assert 0.0 <= first["confidence"] <= 1.0
     assert first["abstained"] is False and 1 <= len(first["citations"]) <= 3
     for citation in first["citations"]:
