@@ -2,9 +2,9 @@
 
 The answer uses only the report's words: for each cited item it picks the
 clause(s) closest to the question (clause vectors are precomputed at build
-time, so this costs a dot product). Abstention is decided on evidence: the
-question's topic words that never occur in the corpus, weighed against how
-close the best passage is.
+time, so this costs a dot product). Whether to answer at all is the learned
+policy's call (``qa.abstain.decide``): every answer carries its ``confidence``,
+the model's probability that the reports answer the question.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from qa.abstain import decide
 from qa.retrieve import Hit, Query
 
-# Abstention thresholds, chosen on eval/questions.jsonl (see README "Abstention").
-MIN_COVERAGE = 0.5  # share of the question's topic-word character pairs found in the corpus
-MIN_KEYWORD = 2.5  # BM25 score of the best passage
-MIN_DENSE_Z = 3.0  # how far the best passage's cosine must stand above all passages' (z-score) ...
-# ... plus (MIN_COVERAGE - coverage): the less of the question the corpus covers, the more it must stand out.
 _ITEM_PREFIX = re.compile(r"^[一二三四五六七八九十]{1,3}是")
 
 
@@ -59,6 +55,7 @@ class Answer:
     abstained: bool
     citations: list[Citation]
     missing_terms: list[str] = field(default_factory=list)  # why it abstained: absent topic words or organisations
+    confidence: float = 0.0  # p(the reports answer this question), from the answerability model
     # How a follow-up was understood (the resolved question), when it differs from ``question``.
     understood_as: str | None = None
     # Plain sentences the reader should see before the answer (a department filter the question
@@ -79,6 +76,7 @@ class Answer:
             "understood_as": self.understood_as,
             "answer": self.answer,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "notices": list(self.notices),
             "citations": [c.to_json() for c in self.citations],
         }
@@ -86,7 +84,7 @@ class Answer:
 
 @dataclass
 class Evidence:
-    """What says the corpus covers a question; see ``should_abstain``."""
+    """Which of the question's words the corpus lacks: what an abstention message names."""
 
     terms: list[str]  # the question's topic words
     missing: list[str]  # topic words that never occur in the corpus
@@ -112,18 +110,6 @@ def gather_evidence(query: Query, hits: list[Hit], corpus_text: str) -> Evidence
     missing = [t for t in terms if t not in corpus_text]
     top_keyword = max((h.keyword for h in hits), default=0.0)
     return Evidence(terms, missing, bigram_coverage(terms, corpus_text), top_keyword, query.dense_z)
-
-
-def should_abstain(query: Query, evidence: Evidence, hits: list[Hit]) -> bool:
-    """Abstain for an unknown department, or when the topic words are absent from the corpus,
-    no passage matches them by keyword, and no passage stands out by meaning."""
-    if not hits or query.unknown_depts:
-        return True
-    if not evidence.terms:
-        return not query.depts  # "城管局做了什么" is fine; "你好" is not
-    if evidence.coverage >= MIN_COVERAGE or evidence.top_keyword >= MIN_KEYWORD:
-        return False
-    return evidence.dense_z < MIN_DENSE_Z + (MIN_COVERAGE - evidence.coverage)
 
 
 def abstention_message(query: Query, evidence: Evidence, departments: list[str]) -> str:
@@ -180,9 +166,10 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     """Compose the answer from ``hits`` (already ranked), or abstain."""
     corpus_text = index.corpus_text_of(query.reports) if hasattr(index, "corpus_text_of") else index.corpus_text
     evidence = gather_evidence(query, hits, corpus_text)
-    if should_abstain(query, evidence, hits):
+    decision = decide(query, hits, index)
+    if decision.abstain:
         return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
-                      query.unknown_depts or evidence.missing)
+                      query.unknown_depts or evidence.missing, decision.confidence)
     citations = []
     for hit in hits:
         spans = best_clauses(hit, query, index)
@@ -194,7 +181,7 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     if len(query.depts) == 1 and not query.terms and not query.multi:
         overview = _department_overview(query.depts[0], hits, citations, label)
         if overview:
-            return Answer(query.text, overview, False, citations)
+            return Answer(query.text, overview, False, citations, confidence=decision.confidence)
     used = _answer_hits(query, hits)
     parts = []
     for n in used:
@@ -205,7 +192,7 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
         depts = "、".join(dict.fromkeys(f"{label(hits[n].chunk)}{hits[n].chunk.dept}" for n in used
                                         if hits[n].chunk.dept))
         text = f"涉及的部门有{depts}。\n" + text if depts else text
-    return Answer(query.text, text, False, citations)
+    return Answer(query.text, text, False, citations, confidence=decision.confidence)
 
 
 def report_title(index, chunk) -> str:

@@ -205,10 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_paths(p)
         p.set_defaults(func=func)
 
-    from qa import bench, evaluate
+    from qa import abstain_eval, bench, evaluate
 
     evaluate.add_parser(sub, _add_paths)
     bench.add_parser(sub, _add_paths)
+    abstain_eval.add_parser(sub)
     return parser
 
 

@@ -83,6 +83,7 @@ class Manifest:
     built_at: str = ""
     build_seconds: float = 0.0
     files: dict[str, dict] = field(default_factory=dict)  # relative path -> {"size": bytes, "sha256": hex}
+    answerability: dict = field(default_factory=dict)  # {version, sha256} of the answer-or-abstain model
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2)
@@ -349,6 +350,9 @@ class ReportIndex:
             departments=departments,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
+        from qa.abstain import model_fingerprint
+
+        manifest.answerability = model_fingerprint()
         index = cls(chunks, dense, clause_matrix, bm25, tokenizer, corpus.aliases, manifest,
                     reports=[r.info for r in corpus.reports], texts={r.id: r.text for r in corpus.reports})
         index.manifest.build_seconds = round(time.perf_counter() - t0, 2)

@@ -20,7 +20,8 @@ from qa.answer import Answer, build_answer
 from qa.config import Settings
 from qa.index import MANIFEST, IndexUnusable, ReportIndex
 from qa.notices import scope_notices
-from qa.retrieve import MODES, Hit, Retriever, find_departments
+from qa.followup import Resolution, resolve as resolve_question
+from qa.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
 from qa.smalltalk import small_talk_reply
 
 MAX_QUESTION_CHARS = 500  # after normalisation and stripping
@@ -33,7 +34,6 @@ MAX_ANSWER_CHARS = 20_000  # an earlier answer quoted back in ``history``
 RELOAD_CHECK_SECONDS = 1.0  # how often a running ReportQA looks for a rebuilt index
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_FOLLOWUP = re.compile(r"^(那|那么|那个|还有|另外|再|它|他们|其|该局)|[呢吗么]\s*[？?]?\s*$")
 
 
 class QuestionError(ValueError):
@@ -308,24 +308,20 @@ class ReportQA:
     # ------------------------------------------------------------ questions
 
     def resolve_followup(self, question: str, history: list[Turn] | None) -> str:
-        """Rewrite an elliptical follow-up ("那民政局呢？") using the last question of this chat."""
+        """The question as understood in this chat: an elliptical follow-up ("那民政局呢？") completed from
+        the earlier turns (see ``qa.followup``); any other question unchanged."""
+        return self.understand(question, history).question
+
+    def understand(self, question: str, history: list[Turn] | None) -> Resolution:
         if not history:
-            return question
-        previous = history[-1].question
-        aliases = self.index.aliases
-        prev_depts = find_departments(previous, aliases)
-        new_depts = find_departments(question, aliases)
-        terms = self.index.tokenizer.content_terms(question)
-        if new_depts and not terms and prev_depts and _FOLLOWUP.search(question):
-            rewritten = previous
-            for alias in sorted(aliases, key=len, reverse=True):
-                if aliases[alias] in prev_depts and alias in rewritten:
-                    rewritten = rewritten.replace(alias, new_depts[0])
-                    break
-            return rewritten
-        if not new_depts and prev_depts and terms and (_FOLLOWUP.search(question) or len(question) <= 8):
-            return f"{prev_depts[0]}{question}"
-        return question
+            return Resolution(question)
+        index = self.index
+        return resolve_question(
+            question, [t.question for t in history],
+            find_depts=lambda text: find_departments(text, index.aliases),
+            topic_terms=index.tokenizer.content_terms, aliases=index.aliases,
+            multi=asks_across_departments, has_noun=index.tokenizer.has_noun,
+        )
 
     def search(self, question: str, k: int = 10, dept: str | None = None, report: str | None = None) -> list[Hit]:
         question = validate_question(question)
@@ -354,7 +350,8 @@ class ReportQA:
             answer.question = asked
             if resolved != asked:
                 answer.understood_as = resolved
-            answer.notices = scope_notices(retriever, query, hits if not answer.abstained else [], dept)
+            # also on abstentions: "区住建局 says nothing on 养老; 区民政局 does" is what a refused dept-scope question needs
+            answer.notices = scope_notices(retriever, query, hits, dept)
         if answer.abstained:
             answer.kind = "abstained"
         return answer

@@ -20,17 +20,17 @@ from functools import lru_cache
 
 import numpy as np
 
+from qa.abstain import unknown_organisations
 from qa.corpus import is_district_name
 from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
+from qa.synonyms import KEYWORD_SYNONYM_WEIGHT, synonym_keyword_scores
 
 MODES = ("keyword", "dense", "hybrid")
 RRF_K = 60
 # Weighted fusion of min-max normalised scores; chosen on eval/questions.jsonl (see README).
 DENSE_WEIGHT = 0.5
-_MULTI = re.compile(r"哪些部门|哪几个部门|哪些单位|哪几个单位|各部门|各个部门|哪些局|多个部门|几个部门|分别|都有谁|哪些地方")
-_ORG_SUFFIX = re.compile(r"^[\u4e00-\u9fff]{1,8}(?:局|办|委|厅|处|署|中心|办公室)$")
 # An alias that ends like an organisation (教育局, 住建部门, 文旅局) routes hard; a bare topic-like short name
 # (教育, 交通, 商务, 园区, 三方) only prefers its department: it may be an ordinary word of another topic.
 _HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|管委会|委员会|指挥部)$")
@@ -38,6 +38,16 @@ _HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|�
 PREFER_DEPT = 0.15
 PREFER_REPORT = 0.15
 _YEAR = re.compile(r"((?:19|20)\d\d)(?=\s*年)")
+# Asking across departments: a department-class noun after an interrogative or plural quantifier
+# (哪些部门, 哪几个单位, 各局, 多个机构); 哪些地方 asks for places, not departments. "分别" with two
+# named departments is handled by the department count.
+_MULTI = re.compile(r"(?:哪些|哪几个|哪几家|几个|多个|各个|各|所有|全部)(?:的)?"
+                    r"(?:部门|单位|局|委办局|机构|科室|职能部门)")
+
+
+def asks_across_departments(text: str) -> bool:
+    """Whether ``text`` asks which departments do something (哪些部门…, 各单位…)."""
+    return bool(_MULTI.search(text))
 
 
 @dataclass
@@ -46,7 +56,7 @@ class Query:
 
     text: str
     depts: list[str]  # departments the question names, in order
-    unknown_depts: list[str]  # organisation names that are not in the corpus
+    unknown_depts: list[str]  # organisation-like words absent from the corpus (evidence for the abstention model)
     multi: bool  # asks which departments do something
     tokens: list[str]  # keyword tokens
     terms: list[str]  # topic words (whole words, no stopwords or department names), for evidence
@@ -56,6 +66,7 @@ class Query:
     dept_reports: dict[str, list[str]] = field(default_factory=dict)  # dept named by a report's own alias
     reports: list[str] = field(default_factory=list)  # report ids the question names unambiguously: filter
     prefer_reports: list[str] = field(default_factory=list)  # report ids it names softly (短名, 年份)
+    dense_top: tuple[float, ...] = ()  # the five best cosines over all chunks, set by dense_scores
 
 
 @dataclass
@@ -111,7 +122,8 @@ class Retriever:
     """Search one ``ReportIndex`` with one query ``Encoder``."""
 
     def __init__(self, index: ReportIndex, encoder: Encoder, mode: str = "hybrid", fusion: str = "weighted",
-                 dense_weight: float = DENSE_WEIGHT, cache_size: int = 2048):
+                 dense_weight: float = DENSE_WEIGHT, cache_size: int = 2048,
+                 synonym_weight: float = KEYWORD_SYNONYM_WEIGHT):
         if mode not in MODES:
             raise ValueError(f"unknown retriever {mode!r}; choose from {', '.join(MODES)}")
         self.index = index
@@ -119,6 +131,7 @@ class Retriever:
         self.mode = mode
         self.fusion = fusion
         self.dense_weight = dense_weight
+        self.synonym_weight = synonym_weight
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
@@ -162,15 +175,13 @@ class Retriever:
             names = {r.district for r in index.reports if r.district} | \
                 {r.district[:-1] for r in index.reports if len(r.district) >= 3}
             terms = [t for t in terms if t not in names]
-        unknown = [] if depts else [
-            w for w in terms if _ORG_SUFFIX.match(w) and w not in index.corpus_text
-        ]
+        unknown = [] if depts else unknown_organisations(terms, index.corpus_text)
         if not reports and not prefer:  # another district or city: not in the library (西湖区, 余杭区)
             places = {r.district for r in index.reports} | {r.district[:-1] for r in index.reports if r.district}
             unknown += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
                         and w not in unknown]
         tokens = index.tokenizer.tokens(question)
-        return Query(question, depts, unknown, bool(_MULTI.search(question)), tokens, terms,
+        return Query(question, depts, unknown, asks_across_departments(question), tokens, terms,
                      hard_depts=hard, dept_reports=dept_reports, reports=reports, prefer_reports=prefer)
 
     # ------------------------------------------------------------ scoring
@@ -178,9 +189,10 @@ class Retriever:
     def keyword_scores(self, query: Query) -> np.ndarray:
         n = len(self.index.chunks)
         known = [t for t in query.tokens if t in self.index.bm25.vocab_dict]
-        if not known:
-            return np.zeros(n, dtype=np.float32)
-        return np.asarray(self.index.bm25.get_scores(known), dtype=np.float32)
+        scores = np.asarray(self.index.bm25.get_scores(known), dtype=np.float32) if known else np.zeros(n, np.float32)
+        if self.synonym_weight > 0:  # corpus words that share a thesaurus group with a topic word, weighted lower
+            scores = scores + self.synonym_weight * synonym_keyword_scores(self.index, query.terms, known)
+        return scores
 
     def dense_scores(self, query: Query) -> np.ndarray:
         if query.vector is None:
@@ -189,6 +201,7 @@ class Retriever:
         sims, ids = self.index.dense.search(query.vector[None, :], n)
         scores = np.empty(n, dtype=np.float32)
         scores[ids[0]] = sims[0]
+        query.dense_top = tuple(float(s) for s in np.sort(scores)[::-1][:5])
         spread = float(scores.std())
         query.dense_z = float((scores.max() - scores.mean()) / spread) if spread > 1e-9 else 0.0
         return scores

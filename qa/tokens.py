@@ -8,12 +8,19 @@ are folded to the department's name, so "城管" and "区城管局" match.
 from __future__ import annotations
 
 import logging
+import threading
 import re
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
 _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
+# Closed word classes that frame a question rather than name its topic (jieba.posseg tags): pronouns,
+# particles, prepositions, conjunctions, modal particles, interjections, onomatopoeia, adverbs,
+# numerals, measure words, time words.
+_FRAME_POS = ("r", "u", "p", "c", "y", "e", "o", "d", "m", "q", "t")
+# A word built on an interrogative morpheme is part of the question, not its topic (干什么, 谁来管, 为何).
+_INTERROGATIVE = re.compile(r"什么|谁|哪|怎|多少|几时|为何|如何|何时|啥|吗$|呢$")
 
 
 @lru_cache(maxsize=1)
@@ -28,7 +35,11 @@ class Tokenizer:
     def __init__(self, user_words: Iterable[str] = (), canonical: dict[str, str] | None = None):
         self.user_words = sorted(set(user_words))
         self.canonical = dict(canonical or {})
+        self.user_words_set = frozenset(w.lower() for w in self.user_words)
         self._jieba = None
+        self._posseg = None
+        self._tag_cache: dict[str, list[tuple[str, str]]] = {}
+        self._tag_lock = threading.Lock()
 
     def load(self) -> "Tokenizer":
         """Load jieba's dictionary and the user words now (otherwise the first question pays for it)."""
@@ -61,12 +72,40 @@ class Tokenizer:
             out.append(self.canonical.get(word, word))
         return out
 
+    def _tagger(self):
+        if self._posseg is None:
+            import jieba.posseg
+
+            self._posseg = jieba.posseg.POSTokenizer(self._cutter())
+        return self._posseg
+
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """(word, jieba part-of-speech tag) pairs of ``text`` (the last few texts cached: a question is
+        tagged for its topic words, its follow-up check and its answerability features)."""
+        cached = self._tag_cache.get(text)
+        if cached is None:
+            cached = [(p.word, p.flag) for p in self._tagger().cut(text)]
+            with self._tag_lock:  # the API answers from several threads
+                if len(self._tag_cache) >= 256:
+                    self._tag_cache.pop(next(iter(self._tag_cache)))
+                self._tag_cache[text] = cached
+        return cached
+
+    def has_noun(self, text: str) -> bool:
+        """Whether ``text`` names a thing: a noun, verbal noun, place or corpus word (not only verbs)."""
+        return any(tag.startswith("n") or tag == "vn" or word.lower() in self.user_words_set
+                   for word, tag in self.tagged(text) if word not in stopwords())
+
     def content_terms(self, text: str) -> list[str]:
-        """Whole (non search-mode) words of a question that carry its topic, in order, deduplicated."""
+        """Whole (non search-mode) words of a question that carry its topic, in order, deduplicated:
+        no stopwords, no function words by part of speech, no interrogative words, no department names."""
         stop = stopwords()
         seen: dict[str, None] = {}
-        for word in self._cutter().lcut(text):
-            word = word.strip().lower()
-            if word and word not in stop and _WORDLIKE.search(word) and word not in self.canonical:
-                seen.setdefault(word)
+        for raw, tag in self.tagged(text):
+            word = raw.strip().lower()
+            if (not word or word in stop or not _WORDLIKE.search(word) or word in self.canonical
+                    or (tag.startswith(_FRAME_POS) and word not in self.user_words_set)
+                    or _INTERROGATIVE.search(word)):
+                continue
+            seen.setdefault(word)
         return list(seen)

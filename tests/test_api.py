@@ -33,10 +33,10 @@ def test_ask_returns_the_cli_object(client, qa):
 
 def test_ask_with_dept_and_history(client):
     r = client.post("/api/ask", json={"question": "那民政局呢？",
-                                      "history": [{"question": "城管局在垃圾分类上做什么"}]})
+                                      "history": [{"question": "住建局在重要窗口建设上做什么"}]})
     assert r.status_code == 200 and {c["dept"] for c in r.json()["citations"]} == {"区民政局"}
     r = client.post("/api/ask", json={"question": "那民政局呢？",
-                                      "history": [{"role": "user", "content": "城管局在垃圾分类上做什么"},
+                                      "history": [{"role": "user", "content": "住建局在重要窗口建设上做什么"},
                                                   {"role": "assistant", "content": "…"}]})
     assert {c["dept"] for c in r.json()["citations"]} == {"区民政局"}
     r = client.post("/api/ask", json={"question": "垃圾分类", "dept": "城管"})

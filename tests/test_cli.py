@@ -26,13 +26,15 @@ def _run(args, settings, stdin=None, prefix=()):
 
 
 def test_ask_json_stream_contract(built):
-    questions = ["城管局在垃圾分类上做什么", "", "拱墅区的房价会涨吗", "哪些部门提到了城市大脑"]
+    questions = ["城管局在垃圾分类上做什么", "", "区财政局今年的预算是多少", "哪些部门提到了城市大脑"]
     proc = _run(["ask", "--json", "--k", "3", "-"], built, stdin="\n".join(questions) + "\n")
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["question"] for line in lines] == questions
     first = lines[0]
-    assert set(first) == {"id", "question", "understood_as", "answer", "abstained", "notices", "citations"}
+    assert set(first) == {"id", "question", "understood_as", "answer", "abstained", "confidence", "notices",
+                          "citations"}
+    assert 0.0 <= first["confidence"] <= 1.0
     assert first["abstained"] is False and 1 <= len(first["citations"]) <= 3
     for citation in first["citations"]:
         assert set(citation) == CONTRACT
@@ -97,7 +99,7 @@ def test_eval_cli_writes_reports(built, tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"q": "城管局在垃圾分类上做什么", "dept": ["区城管局"], "must": ["垃圾分类"]}\n'
                     '{"q": "哪些部门提到了城市大脑", "multi": ["区民政局", "区数据资源局"]}\n'
-                    '{"q": "拱墅区的房价会涨吗", "none": true}\n', encoding="utf-8")
+                    '{"q": "区财政局今年的预算是多少", "none": true}\n', encoding="utf-8")
     out = tmp_path / "out"
     proc = _run(["eval", "--questions", str(gold), "--retrievers", "keyword,hybrid,baseline", "--k", "1,2,20",
                  "--out", str(out), "--no-progress"], built)

@@ -1,0 +1,376 @@
+"""Answer or abstain: a small logistic model over per-question evidence, learned on the dev questions.
+
+``question_features`` turns one analysed question and its ranked hits into a fixed set of numbers
+that do not grow or shrink with the number of passages (best cosine, best − 5th cosine, the best
+clause's cosine, BM25 as a share of what the query's words could score, term coverage exact /
+by synonym / in the top passage, department evidence). ``Policy`` is a logistic regression over
+them, stored as plain JSON (``qa/data/answerability.json``: feature names, scaler, coefficients,
+cut-off, version, the hash of the questions it was fitted on). Applying it needs numpy only;
+fitting it (``python -m qa train-abstain``, see ``qa/abstain_eval.py``) uses scikit-learn, which sentence-transformers already
+brings.
+
+``confidence`` is the model's probability that the reports answer the question; the policy abstains
+below ``cutoff``, which ``train`` chooses on cross-validated (out-of-fold) probabilities so that
+abstentions are right at least ``TARGET_PRECISION`` of the time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from qa.synonyms import SYNONYM_WEIGHT, for_index
+
+# Annotations name qa.retrieve's Query and Hit as strings only: qa.retrieve imports this module.
+
+MODEL_RESOURCE = "data/answerability.json"
+TARGET_PRECISION = 0.9
+CV_FOLDS = 5
+CV_REPEATS = 5
+SEED = 0
+
+FEATURES = (
+    "dense_best",        # best cosine of any passage
+    "dense_margin",      # best − 5th best cosine (how much one passage stands out)
+    "dense_hit",         # best cosine among the passages the answer may cite (named department)
+    "clause_best",       # best clause cosine inside the top passage
+    "keyword_share",     # top passage's BM25 / sum of each query word's best single-word BM25
+    "cover_exact",       # share of topic words found verbatim in the corpus
+    "cover_bigram",      # share of topic words' character pairs found in the corpus
+    "cover_synonym",     # share found verbatim (1) or through a thesaurus synonym (SYNONYM_WEIGHT)
+    "cover_top",         # the same share, inside the top passage alone
+    "no_terms",          # the question has no topic word at all (你好, 城管局做了什么)
+    "named_dept",        # the question names a department of the corpus
+    "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
+    "dept_elsewhere",    # named department, and a passage of another one covers the topic better (by how much)
+    "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
+    "multi",             # asks across departments
+    "detail_gap",        # asks for a number / a time / a place, and no top passage's best clause states one
+    "unknown_place",     # names a place (jieba tag ns) the corpus never mentions: another district or city
+)
+
+# An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
+# 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
+# What kind of detail a question asks for, by interrogative form only (no topic words), and what a
+# clause that gives it contains: a number, a date, a place. Answer-type matching, as in classic QA.
+_ASKS = {
+    "number": re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远重]|比例|比率|占比|百分之|增速|增长率|排名第几"),
+    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候"),
+    "place": re.compile(r"哪个(?:街道|社区|区|地方|位置)|在哪[里儿]?|哪里|什么地方|地址|位置"),
+}
+_GIVES = {
+    "number": re.compile(r"[0-9０-９]|[一二三四五六七八九十两百千万亿]+(?:个|条|家|万|亿|元|户|人|公里|项|所|台|辆|倍|成)"),
+    "time": re.compile(r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
+    "place": re.compile(r"街道|社区|路|街|村|园|广场|中心|片区|板块|沿线|周边|[\u4e00-\u9fff]{2}区"),
+}
+_LOCATIVE = set("里上下边旁中内外前后")
+_ORG_WORD = re.compile(r"^[\u4e00-\u9fff]{2,10}(?:局|委|委员会|办公室|厅|署|管理处|服务中心)$")
+
+
+# ---------------------------------------------------------------- features
+
+
+def length_weighted(terms: list[str], found) -> float:
+    """Σ len(t)·found(t) / Σ len(t); 1.0 for no terms (nothing is missing)."""
+    total = sum(len(t) for t in terms)
+    return 1.0 if total == 0 else sum(len(t) * found(t) for t in terms) / total
+
+
+@lru_cache(maxsize=1)
+def general_idf() -> tuple[dict[str, float], float]:
+    """Inverse document frequency of Chinese words in general text (jieba's own ``analyse/idf.txt``)
+    and the median, used for words it does not list. How specific a word is, independent of the corpus."""
+    text = resources.files("jieba").joinpath("analyse/idf.txt").read_text(encoding="utf-8")
+    table = {}
+    for line in text.splitlines():
+        word, _, value = line.partition(" ")
+        if value:
+            table[word] = float(value)
+    return table, float(np.median(list(table.values())))
+
+
+def specificity_weighted(terms: list[str], found) -> float:
+    """Σ idf(t)·found(t) / Σ idf(t): missing a specific word (公积金) weighs more than a common one (处理)."""
+    table, default = general_idf()
+    weights = [table.get(t, default) for t in terms]
+    total = sum(weights)
+    return 1.0 if total == 0 else sum(w * found(t) for w, t in zip(weights, terms)) / total
+
+
+def bigram_share(term: str, text: str) -> float:
+    if len(term) < 2:
+        return float(term in text)
+    pairs = [term[i:i + 2] for i in range(len(term) - 1)]
+    return sum(p in text for p in pairs) / len(pairs)
+
+
+def synonym_found(term: str, text: str, thesaurus) -> float:
+    if term in text:
+        return 1.0
+    return SYNONYM_WEIGHT if any(s in text for s in thesaurus.expand(term)) else 0.0
+
+
+def unknown_places(tagged: list[tuple[str, str]], corpus_text: str) -> list[str]:
+    """Place names (jieba tag ns) the corpus never mentions; a noun with a locative (河里, 路边) is no place name."""
+    return [w for w, tag in tagged if tag == "ns" and len(w) >= 2 and w[-1] not in _LOCATIVE and w not in corpus_text]
+
+
+def unknown_organisations(terms: list[str], corpus_text: str) -> list[str]:
+    return [t for t in terms if _ORG_WORD.match(t) and t not in corpus_text]
+
+
+def word_best_scores(index, words: list[str]) -> list[float]:
+    """Best BM25 score each word alone gets on any passage (cached on the index)."""
+    cache = index.__dict__.setdefault("_word_best", {})
+    out = []
+    for word in words:
+        if word not in cache:
+            if word in index.bm25.vocab_dict:
+                cache[word] = float(np.max(index.bm25.get_scores([word])))
+            else:
+                cache[word] = 0.0
+        out.append(cache[word])
+    return out
+
+
+def _chunk_text(hit: "Hit") -> str:
+    c = hit.chunk
+    return f"{c.dept}\n{c.headline}\n{c.text}".lower()
+
+
+def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, float]:
+    """The model's inputs for one question (see ``FEATURES``)."""
+    thesaurus = for_index(index)
+    corpus = index.corpus_text_of(query.reports) if hasattr(index, "corpus_text_of") else index.corpus_text
+    terms = query.terms
+    top = sorted(query.dense_top, reverse=True) if query.dense_top else [0.0]
+    dense_best = float(top[0])
+    fifth = float(top[min(4, len(top) - 1)])
+    dense_hit = max((h.dense for h in hits), default=0.0)
+    clause_best = 0.0
+    if hits and query.vector is not None:
+        rows = slice(index.clause_offsets[hits[0].index], index.clause_offsets[hits[0].index + 1])
+        sims = index.clause_vectors[rows] @ query.vector
+        clause_best = float(np.max(sims)) if len(sims) else 0.0
+    words = list(dict.fromkeys(query.tokens))
+    bests = word_best_scores(index, words)
+    ceiling = sum(bests)
+    exact_kw = max((h.keyword for h in hits), default=0.0)
+    known_share = length_weighted(words, lambda w: float(w in index.bm25.vocab_dict)) if words else 0.0
+    keyword_share = min(exact_kw / ceiling, 1.0) * known_share if ceiling > 0 else 0.0
+    asked = [kind for kind, pattern in _ASKS.items() if pattern.search(query.text)]
+    given = False
+    if asked and hits and query.vector is not None:
+        for hit in hits[:3]:
+            rows = np.arange(index.clause_offsets[hit.index], index.clause_offsets[hit.index + 1])
+            if len(rows):
+                s, e = index.clause_spans[rows[int(np.argmax(index.clause_vectors[rows] @ query.vector))]]
+                clause = hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]
+                given = given or all(_GIVES[kind].search(clause) for kind in asked)
+    top_text = _chunk_text(hits[0]) if hits else ""
+    cover_top = specificity_weighted(terms, lambda t: synonym_found(t, top_text, thesaurus)) if hits else 0.0
+    named = float(bool(query.depts))
+    elsewhere = 0.0
+    if query.depts and terms and words:
+        known = [w for w in words if w in index.bm25.vocab_dict]
+        if known:
+            scores = np.asarray(index.bm25.get_scores(known))
+            for i in np.argsort(-scores)[:3]:
+                chunk = index.chunks[int(i)]
+                if chunk.dept not in query.depts:
+                    text = f"{chunk.dept}\n{chunk.headline}\n{chunk.text}".lower()
+                    other = specificity_weighted(terms, lambda t: synonym_found(t, text, thesaurus))
+                    elsewhere = max(elsewhere, other - cover_top)
+    return {
+        "dense_best": dense_best,
+        "dense_margin": dense_best - fifth,
+        "dense_hit": float(dense_hit),
+        "clause_best": clause_best,
+        "keyword_share": keyword_share,
+        "cover_exact": specificity_weighted(terms, lambda t: float(t in corpus)),
+        "cover_bigram": length_weighted(terms, lambda t: bigram_share(t, corpus)),
+        "cover_synonym": specificity_weighted(terms, lambda t: synonym_found(t, corpus, thesaurus)),
+        "cover_top": cover_top,
+        "no_terms": float(not terms),
+        "named_dept": named,
+        "dept_topic_gap": named * (1.0 - cover_top) if terms else 0.0,
+        "dept_elsewhere": elsewhere,
+        "unknown_org": float(bool(unknown_organisations(terms, corpus))) if not query.depts else 0.0,
+        "multi": float(query.multi),
+        "detail_gap": float(bool(asked) and not given),
+        "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
+    }
+
+
+# ---------------------------------------------------------------- the model
+
+
+@dataclass
+class Policy:
+    """A fitted logistic model: p(answerable) = σ(coef · (x − mean) / scale + intercept)."""
+
+    version: str
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    cutoff: float  # abstain when p(answerable) < cutoff
+    trained_on: dict = field(default_factory=dict)  # file, sha256, n, n_unanswerable
+    validation: dict = field(default_factory=dict)  # cross-validated figures at the cut-off
+    notes: str = ""
+
+    def probability(self, values: dict[str, float]) -> float:
+        x = np.array([values.get(name, 0.0) for name in self.features], dtype=float)
+        z = float(np.dot(self.coef, (x - np.asarray(self.mean)) / np.asarray(self.scale)) + self.intercept)
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Policy":
+        data = json.loads(text)
+        policy = cls(**data)
+        n = len(policy.features)
+        if not (len(policy.mean) == len(policy.scale) == len(policy.coef) == n) or not 0 < policy.cutoff < 1:
+            raise ValueError("answerability model: feature, scaler and coefficient lengths differ or bad cut-off")
+        return policy
+
+
+def model_text() -> str:
+    return resources.files("qa").joinpath(MODEL_RESOURCE).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def shipped_policy() -> Policy:
+    return Policy.from_json(model_text())
+
+
+def model_fingerprint() -> dict:
+    """``{version, sha256}`` of the shipped model, for the index manifest."""
+    text = model_text()
+    return {"version": json.loads(text).get("version", ""), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+@dataclass
+class Decision:
+    abstain: bool
+    confidence: float  # p(the reports answer the question)
+    features: dict[str, float]
+    unknown_orgs: list[str]
+
+
+def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = None) -> Decision:
+    if not hits:
+        return Decision(True, 0.0, {}, [])
+    policy = policy or shipped_policy()
+    values = question_features(query, hits, index)
+    p = policy.probability(values)
+    orgs = unknown_organisations(query.terms, index.corpus_text) if not query.depts else []
+    return Decision(p < policy.cutoff, round(p, 4), values, orgs)
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def _fit(X: np.ndarray, y: np.ndarray, C: float):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(X)
+    model = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(scaler.transform(X), y)
+    return scaler, model
+
+
+def out_of_fold(X: np.ndarray, y: np.ndarray, C: float, folds: int = CV_FOLDS, repeats: int = CV_REPEATS) -> np.ndarray:
+    """Mean out-of-fold p(answerable) over ``repeats`` stratified ``folds``-fold splits (fixed seeds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = max(2, min(folds, int(min(np.bincount(y)))))
+    total = np.zeros(len(y))
+    for r in range(repeats):
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=SEED + r).split(X, y):
+            scaler, model = _fit(X[train], y[train], C)
+            total[test] += model.predict_proba(scaler.transform(X[test]))[:, 1]
+    return total / repeats
+
+
+def abstention_scores(p: np.ndarray, y: np.ndarray, cutoff: float) -> dict:
+    abstain = p < cutoff
+    right = int(np.sum(abstain & (y == 0)))
+    return {"precision": round(right / abstain.sum(), 4) if abstain.any() else 1.0,
+            "recall": round(right / max(int(np.sum(y == 0)), 1), 4),
+            "false_abstentions": int(np.sum(abstain & (y == 1))), "abstained": int(abstain.sum())}
+
+
+def choose_cutoff(p: np.ndarray, y: np.ndarray, precision: float = TARGET_PRECISION) -> float:
+    """The cut-off with the best abstention recall whose abstentions are right ≥ ``precision``;
+    among equals, the one midway between neighbouring probabilities (a margin on both sides)."""
+    values = np.unique(np.concatenate([[0.0, 1.0], p]))
+    candidates = (values[:-1] + values[1:]) / 2
+    best, best_key = 0.5, None
+    for c in candidates:
+        s = abstention_scores(p, y, c)
+        if s["abstained"] and s["precision"] >= precision:
+            key = (s["recall"], s["precision"], -abs(c - 0.5))
+            if best_key is None or key > best_key:
+                best, best_key = float(c), key
+    return best
+
+
+def brier(p: np.ndarray, y: np.ndarray) -> float:
+    return round(float(np.mean((p - y) ** 2)), 4)
+
+
+def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 5) -> float:
+    """Expected calibration error over equal-width probability bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    err = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (p >= lo) & ((p < hi) | (hi == 1.0))
+        if inside.any():
+            err += inside.mean() * abs(p[inside].mean() - y[inside].mean())
+    return round(float(err), 4)
+
+
+def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 1.0, 3.0),
+          precision: float = TARGET_PRECISION, source: dict | None = None) -> tuple[Policy, np.ndarray]:
+    """Fit on feature rows; C and the cut-off chosen on out-of-fold probabilities. Returns (policy, oof p)."""
+    X = np.array([[r[f] for f in features] for r in rows], dtype=float)
+    y = np.array([r["label"] for r in rows], dtype=int)
+    if len(set(y)) < 2:
+        raise ValueError("training needs answerable and unanswerable questions")
+    from sklearn.metrics import log_loss
+
+    scored = []
+    for C in Cs:
+        oof = out_of_fold(X, y, C)
+        scored.append((log_loss(y, np.clip(oof, 1e-6, 1 - 1e-6)), C, oof))
+    _, C, oof = min(scored, key=lambda s: (s[0], s[1]))
+    cutoff = choose_cutoff(oof, y, precision)
+    scaler, model = _fit(X, y, C)
+    scale = [float(s) if s > 1e-12 else 1.0 for s in scaler.scale_]
+    validation = {"method": f"{CV_REPEATS}x stratified {CV_FOLDS}-fold out-of-fold probabilities", "C": C,
+                  "target_abstention_precision": precision, **abstention_scores(oof, y, cutoff),
+                  "brier": brier(oof, y), "calibration_error": calibration_error(oof, y),
+                  "log_loss_by_C": {str(c): round(l, 4) for l, c, _ in scored}}
+    digest = hashlib.sha256(json.dumps(rows, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+    policy = Policy(
+        version=f"logreg-{len(features)}f-{digest}", features=list(features),
+        mean=[round(float(m), 6) for m in scaler.mean_], scale=[round(s, 6) for s in scale],
+        coef=[round(float(c), 6) for c in model.coef_[0]], intercept=round(float(model.intercept_[0]), 6),
+        cutoff=round(cutoff, 4), trained_on={**(source or {}), "n": int(len(y)), "n_unanswerable": int(np.sum(y == 0))},
+        validation=validation,
+        notes="p(answerable) = sigmoid(coef . ((x - mean) / scale) + intercept); abstain when p < cutoff. "
+              "Refit: python -m qa train-abstain --questions DEV.jsonl",
+    )
+    return policy, oof

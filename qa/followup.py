@@ -1,0 +1,80 @@
+"""Follow-up questions: fill in what an elliptical question leaves out from the chat's earlier turns.
+
+"那民政局呢？" after "城管局在垃圾分类上做什么" means "区民政局在垃圾分类上做什么"; "它的厕所革命呢"
+after a question about 城管局 means 区城管局's. The whole bounded history is read (newest first, at
+most ``MAX_TURNS`` turns), and something is carried forward only when the new question lacks it and
+says so by general signals:
+
+- no department, but a topic and a reference back (a pronoun such as 它/他们/该局, an
+  ellipsis: 那…/还有…/…呢, or no noun at all: 具体怎么抓) -> the last department named in the
+  history is put in front;
+- a department but no topic, and an ellipsis or a topic pronoun (那民政局呢, 民政局这方面呢)
+  -> the last question that had a topic, with its department swapped for the new one.
+
+Anything else is taken as a new question. ``resolve`` returns the question as understood, so a
+UI can show "理解为：…".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+MAX_TURNS = 6  # earlier questions read, newest first
+MAX_CHARS = 500  # each earlier question is cut to this
+# Closed classes of Chinese function words, not question-specific: personal and demonstrative
+# pronouns that point back to something said before, and the markers of an elliptical follow-up.
+_REFERENCE = re.compile(r"它们?|他们|她们|其(?![他它中实余次])|该(?:局|部门|单位|办|委)|这个(?:部门|单位|局)|那个(?:部门|单位|局)|上述|前面")
+_TOPIC_PRONOUN = re.compile(r"这方面|这件事|这项工作|这个问题|这一块|这块|此事|同样的|一样的")
+_ELLIPSIS = re.compile(r"^(?:那|那么|还有|另外|再说说|再问|那请问)|呢\s*[？?。！!]*\s*$")
+
+
+@dataclass
+class Resolution:
+    question: str  # the question as understood (the input itself when nothing was carried)
+    carried_dept: str | None = None  # department taken from the history
+    carried_from: str | None = None  # earlier question whose topic was taken
+
+    @property
+    def changed(self) -> bool:
+        return self.carried_dept is not None or self.carried_from is not None
+
+
+def _recent(history: Iterable[str]) -> list[str]:
+    turns = [h[:MAX_CHARS] for h in history if isinstance(h, str) and h.strip()]
+    return list(reversed(turns[-MAX_TURNS:]))
+
+
+def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], list[str]],
+            topic_terms: Callable[[str], list[str]], aliases: dict[str, str], multi: Callable[[str], bool],
+            has_noun: Callable[[str], bool] = lambda text: True) -> Resolution:
+    """``question`` with the department or topic it leaves out filled in from ``history`` (oldest first)."""
+    recent = _recent(history)
+    if not recent or multi(question):
+        return Resolution(question)
+    depts = find_depts(question)
+    terms = topic_terms(question)
+    ellipsis = bool(_ELLIPSIS.search(question))
+    if depts and not terms and (ellipsis or _TOPIC_PRONOUN.search(question)):
+        for earlier in recent:
+            if topic_terms(earlier) and not multi(earlier):
+                return Resolution(_swap_department(earlier, depts[0], find_depts(earlier), aliases), None, earlier)
+        return Resolution(question)
+    if not depts and terms and (ellipsis or _REFERENCE.search(question) or not has_noun(question)):
+        for earlier in recent:
+            earlier_depts = find_depts(earlier)
+            if len(earlier_depts) == 1:
+                return Resolution(f"{earlier_depts[0]}{question}", earlier_depts[0])
+            if earlier_depts:  # several departments: ambiguous, do not guess
+                break
+    return Resolution(question)
+
+
+def _swap_department(earlier: str, dept: str, earlier_depts: list[str], aliases: dict[str, str]) -> str:
+    """``earlier`` with its (first) department's name replaced by ``dept``, or ``dept`` put in front."""
+    if earlier_depts:
+        for alias in sorted(aliases, key=len, reverse=True):
+            if aliases[alias] == earlier_depts[0] and alias in earlier:
+                return earlier.replace(alias, dept, 1)
+    return f"{dept}{earlier}"
