@@ -183,9 +183,10 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     manifest = ReportIndex.load(settings.index_dir, settings).manifest
     before, chunks = manifest.built_at, manifest.chunk_count
     points = {
-        "exporting the encoder": _parent_has(settings, ".encoder-{pid}/*"),
-        "writing the new version": _parent_has(settings, ".index.tmp-{pid}/chunks.jsonl"),
+        # each build first removes what earlier killed builds left: the last kill leaves a temporary
         "after the rename, around the swap": _parent_has(settings, ".index.v-*-{pid}-*"),
+        "writing the new version": _parent_has(settings, ".index.tmp-{pid}/chunks.jsonl"),
+        "copying the encoder": _parent_has(settings, ".index.tmp-{pid}/encoder/*"),
     }
     killed = {}
     for name, ready in points.items():
@@ -193,7 +194,7 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
         index = ReportIndex.load(settings.index_dir, settings)  # the previous or the new index, whole
         assert index.manifest.chunk_count == chunks
         assert ReportQA(settings).ask("城管局在垃圾分类上做什么").citations[0].dept == "区城管局"
-    assert killed["exporting the encoder"] and killed["writing the new version"], killed
+    assert killed["writing the new version"] and killed["copying the encoder"], killed
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".index.tmp-", ".encoder-")))
     assert leftovers, "the killed builds should have left temporaries for the next build to clean"
     build_index(settings, progress=False)
