@@ -3,9 +3,12 @@
 ``question_features`` turns one analysed question and its ranked hits into a fixed set of numbers
 that do not grow or shrink with the number of passages (best cosine, best − 5th cosine, the best
 clause's cosine, BM25 as a share of what the query's words could score, term coverage exact /
-by synonym / in the top passage, department evidence). ``Policy`` is a logistic regression over
+by synonym, department evidence, districts or cities no report is about, a number / time / place
+asked that no clause near the topic gives). ``Policy`` is a logistic regression over
 them, stored as plain JSON (``qa/data/answerability.json``: feature names, scaler, coefficients,
-cut-off, version, the hash of the questions it was fitted on). Applying it needs numpy only;
+cut-off, version, the hashes of the question files it was fitted on and of the library's reports:
+dev questions about the shipped report judged against its index alone, library dev questions against
+an index of the corpus plus ``eval/library``). Applying it needs numpy only;
 fitting it (``python -m qa train-abstain``, see ``qa/abstain_eval.py``) uses scikit-learn, which sentence-transformers already
 brings.
 
@@ -46,10 +49,8 @@ FEATURES = (
     "cover_exact",       # share of topic words found verbatim in the corpus
     "cover_bigram",      # share of topic words' character pairs found in the corpus
     "cover_synonym",     # share found verbatim (1) or through a thesaurus synonym (SYNONYM_WEIGHT)
-    "cover_top",         # the same share, inside the top passage alone
     "no_terms",          # the question has no topic word at all (你好, 城管局做了什么)
     "named_dept",        # the question names a department of the corpus
-    "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
     "dept_elsewhere",    # named department, and a passage of another one covers the topic better (by how much)
     "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
@@ -57,7 +58,13 @@ FEATURES = (
     "unknown_district",  # names a district / city / province (…区/县/市/省) that is no report's and the evidence never mentions
     "detail_unsupported",  # asks for a number (of a unit) / a time / a place: 1 − how close to the question (topic
                            # coverage or cosine) the best clause of the top passages that gives one is
+    "statistic_gap",     # detail_unsupported · cover_top: the top passage covers the topic but gives no such detail
 )
+# Computed and dumped as well, but no longer model inputs: refitted across corpora, the model was better on dev
+# (out of fold) without them (`python -m qa.abstain_eval ablate` adds them back):
+#   cover_top       share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
+#   dept_topic_gap  named department, but its passages lack the topic words: named_dept·(1 − cover_top)
+EXTRA_FEATURES = ("cover_top", "dept_topic_gap")
 
 # An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
 # 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
@@ -228,6 +235,7 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
                     text = f"{chunk.dept}\n{chunk.headline}\n{chunk.text}".lower()
                     other = specificity_weighted(terms, lambda t: synonym_found(t, text, thesaurus))
                     elsewhere = max(elsewhere, other - cover_top)
+    unsupported = 1.0 - detail_support(query, hits, index, thesaurus, asked) if asked and hits else 0.0
     return {
         "dense_best": dense_best,
         "dense_margin": dense_best - fifth,
@@ -246,7 +254,8 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         "multi": float(query.multi),
         "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
         "unknown_district": float(bool(unknown_districts(query, index, corpus))),
-        "detail_unsupported": 1.0 - detail_support(query, hits, index, thesaurus, asked) if asked and hits else 0.0,
+        "detail_unsupported": unsupported,
+        "statistic_gap": unsupported * cover_top,
     }
 
 
@@ -411,6 +420,7 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
         cutoff=round(cutoff, 4), trained_on={**(source or {}), "n": int(len(y)), "n_unanswerable": int(np.sum(y == 0))},
         validation=validation,
         notes="p(answerable) = sigmoid(coef . ((x - mean) / scale) + intercept); abstain when p < cutoff. "
-              "Refit: python -m qa train-abstain --questions DEV.jsonl",
+              "Refit: python -m qa train-abstain --questions eval/dev.jsonl "
+              "--library-questions eval/library-dev.jsonl --library eval/library",
     )
     return policy, oof

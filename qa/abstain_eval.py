@@ -1,11 +1,13 @@
 """Fit and measure the answer-or-abstain policy: ``qa train-abstain``, per-type reports, ablations.
 
-``python -m qa train-abstain --questions DEV.jsonl`` (or ``python -m qa.abstain_eval train``) runs
-each dev question through the pipeline, dumps the features of ``qa.abstain`` and refits
+``python -m qa train-abstain --questions eval/dev.jsonl --library-questions eval/library-dev.jsonl
+--library eval/library`` (or ``python -m qa.abstain_eval train``) runs each dev question through the
+pipeline over its own index (``--questions``: the shipped report's index; ``--library-questions``: a
+temporary index of the corpus plus the ``--library`` folders, built as ``qa eval --library`` builds it), dumps the features of ``qa.abstain`` and refits
 ``qa/data/answerability.json`` reproducibly (fixed folds and seeds; the file records the hash of
 the questions it was fitted on).
 
-``python -m qa.abstain_eval report --questions FILE`` runs every question through the pipeline
+``python -m qa.abstain_eval report --questions FILE`` (and/or ``--library-questions FILE --library DIR``) runs every question through the pipeline
 (follow-up resolution, routing, retrieval) and scores what the user sees: an abstention on an
 answerable question is a miss. Decisions come from the shipped model, or with ``--oof`` from
 out-of-fold probabilities of a model refitted on the same file (the honest figure on the dev
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.abstain import (FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores, choose_cutoff, out_of_fold,
+from qa.abstain import (EXTRA_FEATURES, FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores, choose_cutoff, out_of_fold,
                         question_features, shipped_policy, train)
 from qa.options import add_path_options, settings_from_args
 from qa.pipeline import ReportQA, Turn
@@ -72,7 +74,7 @@ def feature_rows(qa, rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         query, hits = run_question(qa, row)
-        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES}
+        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES + EXTRA_FEATURES}
         out.append({"id": row.get("id", ""), "type": question_type(row), "label": int(not row.get("none")),
                     "q": row["q"], **values})
     return out
@@ -207,11 +209,12 @@ def markdown(summary: dict) -> str:
 ABLATIONS = {
     "all features": (),
     "− synonym coverage": ("cover_synonym",),
-    "− passage coverage (cover_top, dept_topic_gap)": ("cover_top", "dept_topic_gap"),
+    "+ passage coverage (cover_top, dept_topic_gap), left out of the model": ("+cover_top", "+dept_topic_gap"),
     "− unknown organisation": ("unknown_org",),
     "− unknown place": ("unknown_place",),
     "− detail unsupported (number of a unit / time / place asked, no clause near the topic gives one)":
-        ("detail_unsupported",),
+        ("detail_unsupported", "statistic_gap"),
+    "− statistic gap (detail unsupported × top-passage coverage)": ("statistic_gap",),
     "− unknown district / city (library routing)": ("unknown_district",),
     "− department elsewhere": ("dept_elsewhere",),
     "− department evidence": ("named_dept", "dept_topic_gap", "dept_elsewhere", "unknown_org"),
@@ -225,7 +228,7 @@ def ablate(rows: list[dict]) -> list[dict]:
     y = np.array([r["label"] for r in rows])
     out = []
     for name, dropped in ABLATIONS.items():
-        feats = tuple(f for f in FEATURES if f not in dropped)
+        feats = tuple(f for f in FEATURES if f not in dropped) + tuple(f[1:] for f in dropped if f[0] == "+")
         policy, oof = train(rows, feats)
         cut = choose_cutoff(oof, y)
         s = abstention_scores(oof, y, cut)
