@@ -55,7 +55,8 @@ FEATURES = (
     "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
     "unknown_place",     # names a place (jieba tag ns) the corpus never mentions: another district or city
-    "unknown_district",  # names a district / city / province (…区/县/市/省) that is no report's and the evidence never mentions
+    "unknown_district",  # names a district / city / province (…区/县/市/省) that is no report's
+                         # and the evidence never mentions
     "detail_unsupported",  # asks for a number (of a unit) / a time / a place: 1 − how close to the question (topic
                            # coverage or cosine) the best clause of the top passages that gives one is
     "statistic_gap",     # detail_unsupported · cover_top: the top passage covers the topic but gives no such detail
@@ -72,15 +73,15 @@ EXTRA_FEATURES = ("cover_top", "dept_topic_gap")
 # clause that gives it contains: a number, a date, a place. Answer-type matching, as in classic QA.
 _ASKS = {
     "number": re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远重]|比例|比率|占比|百分之|增速|增长率|排名第几"),
-    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候"),
+    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候|哪一?天|几点|日期"),
     "place": re.compile(r"哪个(?:街道|社区|区|地方|位置)|在哪[里儿]?|哪里|什么地方|地址|位置"),
 }
 _GIVES = {
     "number": re.compile(r"[0-9０-９]|[一二三四五六七八九十两百千万亿]+(?:个|条|家|万|亿|元|户|人|公里|项|所|台|辆|倍|成)"),
-    "time": re.compile(r"[0-9０-９一二三四五六七八九十半]+\s*(?:分钟|小时|个工作日|工作日|天|日|周|个月)|[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
+    "time": re.compile(r"[0-9０-９一二三四五六七八九十半]+\s*(?:分钟|小时|个工作日|工作日|天|日|周|个月)|"
+                       r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
     "place": re.compile(r"街道|社区|路|街|村|园|广场|中心|片区|板块|沿线|周边|[\u4e00-\u9fff]{2}区"),
 }
-_ASKS["time"] = re.compile(_ASKS["time"].pattern + r"|哪[一]?天|几点|日期")
 _LOCATIVE = set("里上下边旁中内外前后")
 # The unit a number question asks for (多少吨, 几所, 多少钱) and what a clause giving it contains.
 _ASKED_UNIT = re.compile(r"(?:多少|几)(个|条|项|家|所|年|天|次|人|位|台|辆|倍|吨|公里|米|平方米|亩|元|钱|张|套|间|名|户|座|处|场|批|辆|栋|幢|公顷)")

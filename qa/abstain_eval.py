@@ -3,12 +3,12 @@
 ``python -m qa train-abstain --questions eval/dev.jsonl --library-questions eval/library-dev.jsonl
 --library eval/library`` (or ``python -m qa.abstain_eval train``) runs each dev question through the
 pipeline over its own index (``--questions``: the shipped report's index; ``--library-questions``: a
-temporary index of the corpus plus the ``--library`` folders, built as ``qa eval --library`` builds it), dumps the features of ``qa.abstain`` and refits
-``qa/data/answerability.json`` reproducibly (fixed folds and seeds; the file records the hash of
-the questions it was fitted on).
+temporary index of the corpus plus the ``--library`` folders, built as ``qa eval --library`` builds
+it), dumps the features of ``qa.abstain`` and refits ``qa/data/answerability.json`` on the union,
+reproducibly (fixed folds and seeds; the file records the hashes of the question files and reports).
 
-``python -m qa.abstain_eval report --questions FILE`` (and/or ``--library-questions FILE --library DIR``) runs every question through the pipeline
-(follow-up resolution, routing, retrieval) and scores what the user sees: an abstention on an
+``python -m qa.abstain_eval report --questions FILE`` (and/or ``--library-questions FILE --library
+DIR``) runs every question through the pipeline over its index (follow-up resolution, routing, retrieval) and scores what the user sees: an abstention on an
 answerable question is a miss. Decisions come from the shipped model, or with ``--oof`` from
 out-of-fold probabilities of a model refitted on the same file (the honest figure on the dev
 questions the model was fitted on). ``ablate`` refits the model without one group of features at a
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.abstain import (EXTRA_FEATURES, FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores, choose_cutoff, out_of_fold,
-                        question_features, shipped_policy, train)
+from qa.abstain import (EXTRA_FEATURES, FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores,
+                        choose_cutoff, out_of_fold, question_features, shipped_policy, train)
 from qa.options import add_path_options, settings_from_args
 from qa.pipeline import ReportQA, Turn
 
