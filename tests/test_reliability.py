@@ -91,7 +91,8 @@ def test_history_is_bounded(qa):
     with pytest.raises(QuestionError, match=f"上限 {MAX_HISTORY_TURNS} 轮"):
         qa.ask("垃圾分类做得怎么样", history=[Turn("城管局")] * 10_000)
     assert time.perf_counter() - t0 < 1.0
-    assert qa.ask("那民政局呢？", history=[Turn("城管局在垃圾分类上做什么", "…")]).citations[0].dept == "区民政局"
+    # (a topic 民政局 covers: "民政局在垃圾分类上做什么" is rightly refused by the answerability model)
+    assert qa.ask("那民政局呢？", history=[Turn("城管局在养老方面做了什么", "…")]).citations[0].dept == "区民政局"
 
 
 def _reference_find_departments(text, aliases):
