@@ -3,9 +3,12 @@
 ``question_features`` turns one analysed question and its ranked hits into a fixed set of numbers
 that do not grow or shrink with the number of passages (best cosine, best − 5th cosine, the best
 clause's cosine, BM25 as a share of what the query's words could score, term coverage exact /
-by synonym / in the top passage, department evidence). ``Policy`` is a logistic regression over
+by synonym, department evidence, districts or cities no report is about, a number / time / place
+asked that no clause near the topic gives). ``Policy`` is a logistic regression over
 them, stored as plain JSON (``qa/data/answerability.json``: feature names, scaler, coefficients,
-cut-off, version, the hash of the questions it was fitted on). Applying it needs numpy only;
+cut-off, version, the hashes of the question files it was fitted on and of the library's reports:
+dev questions about the shipped report judged against its index alone, library dev questions against
+an index of the corpus plus ``eval/library``). Applying it needs numpy only;
 fitting it (``python -m qa train-abstain``, see ``qa/abstain_eval.py``) uses scikit-learn, which sentence-transformers already
 brings.
 
@@ -46,16 +49,23 @@ FEATURES = (
     "cover_exact",       # share of topic words found verbatim in the corpus
     "cover_bigram",      # share of topic words' character pairs found in the corpus
     "cover_synonym",     # share found verbatim (1) or through a thesaurus synonym (SYNONYM_WEIGHT)
-    "cover_top",         # the same share, inside the top passage alone
     "no_terms",          # the question has no topic word at all (你好, 城管局做了什么)
     "named_dept",        # the question names a department of the corpus
-    "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
     "dept_elsewhere",    # named department, and a passage of another one covers the topic better (by how much)
     "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
-    "detail_gap",        # asks for a number / a time / a place, and no top passage's best clause states one
     "unknown_place",     # names a place (jieba tag ns) the corpus never mentions: another district or city
+    "unknown_district",  # names a district / city / province (…区/县/市/省) that is no report's
+                         # and the evidence never mentions
+    "detail_unsupported",  # asks for a number (of a unit) / a time / a place: 1 − how close to the question (topic
+                           # coverage or cosine) the best clause of the top passages that gives one is
+    "statistic_gap",     # detail_unsupported · cover_top: the top passage covers the topic but gives no such detail
 )
+# Computed and dumped as well, but no longer model inputs: refitted across corpora, the model was better on dev
+# (out of fold) without them (`python -m qa.abstain_eval ablate` adds them back):
+#   cover_top       share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
+#   dept_topic_gap  named department, but its passages lack the topic words: named_dept·(1 − cover_top)
+EXTRA_FEATURES = ("cover_top", "dept_topic_gap")
 
 # An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
 # 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
@@ -63,15 +73,21 @@ FEATURES = (
 # clause that gives it contains: a number, a date, a place. Answer-type matching, as in classic QA.
 _ASKS = {
     "number": re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远重]|比例|比率|占比|百分之|增速|增长率|排名第几"),
-    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候"),
+    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候|哪一?天|几点|日期"),
     "place": re.compile(r"哪个(?:街道|社区|区|地方|位置)|在哪[里儿]?|哪里|什么地方|地址|位置"),
 }
 _GIVES = {
     "number": re.compile(r"[0-9０-９]|[一二三四五六七八九十两百千万亿]+(?:个|条|家|万|亿|元|户|人|公里|项|所|台|辆|倍|成)"),
-    "time": re.compile(r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
+    "time": re.compile(r"[0-9０-９一二三四五六七八九十半]+\s*(?:分钟|小时|个工作日|工作日|天|日|周|个月)|"
+                       r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
     "place": re.compile(r"街道|社区|路|街|村|园|广场|中心|片区|板块|沿线|周边|[\u4e00-\u9fff]{2}区"),
 }
 _LOCATIVE = set("里上下边旁中内外前后")
+# The unit a number question asks for (多少吨, 几所, 多少钱) and what a clause giving it contains.
+_ASKED_UNIT = re.compile(r"(?:多少|几)(个|条|项|家|所|年|天|次|人|位|台|辆|倍|吨|公里|米|平方米|亩|元|钱|张|套|间|名|户|座|处|场|批|辆|栋|幢|公顷)")
+_UNIT_ALIASES = {"钱": "元", "位": "人|位|名", "名": "人|位|名", "人": "人|位|名|人次", "栋": "栋|幢", "幢": "栋|幢"}
+_NUMERAL = r"[0-9０-９一二三四五六七八九十两百千万亿.%]+\s*(?:万|亿|余|多)?\s*"
+_CITY = re.compile(r"^[\u4e00-\u9fff]{2,4}[市省]$")
 _ORG_WORD = re.compile(r"^[\u4e00-\u9fff]{2,10}(?:局|委|委员会|办公室|厅|署|管理处|服务中心)$")
 
 
@@ -127,6 +143,45 @@ def unknown_organisations(terms: list[str], corpus_text: str) -> list[str]:
     return [t for t in terms if _ORG_WORD.match(t) and t not in corpus_text]
 
 
+def unknown_districts(query: "Query", index, corpus_text: str) -> list[str]:
+    """Districts the library's routing found absent (``query.unknown_depts`` minus organisations) and
+    cities / provinces (上海市, 江苏省) among the topic words that no report is about and the evidence never mentions."""
+    from qa.corpus import is_district_name
+
+    places = {r.district for r in index.reports if r.district}
+    found = [w for w in query.unknown_depts if not _ORG_WORD.match(w)]
+    found += [w for w in query.terms if (_CITY.match(w) or is_district_name(w)) and w not in places
+              and w not in corpus_text and w not in found]
+    return found
+
+
+def _gives(kind: str, clause: str, unit: str | None) -> bool:
+    if kind == "number" and unit:
+        units = _UNIT_ALIASES.get(unit, unit)
+        return bool(re.search(_NUMERAL + f"(?:{units})", clause))
+    return bool(_GIVES[kind].search(clause))
+
+
+def detail_support(query: "Query", hits: list["Hit"], index, thesaurus, asked: list[str], depth: int = 3) -> float:
+    """How close to the question the best clause of the top passages is that gives every kind of detail
+    asked (a number with the asked unit, a date or a duration, a place): the larger of its topic-word
+    coverage and its cosine to the question; 0 when no clause gives it."""
+    m = _ASKED_UNIT.search(query.text)
+    unit = m.group(1) if m else None
+    terms = query.terms
+    best = 0.0
+    for hit in hits[:depth]:
+        for row in range(index.clause_offsets[hit.index], index.clause_offsets[hit.index + 1]):
+            s, e = index.clause_spans[row]
+            clause = hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]
+            if all(_gives(kind, clause, unit) for kind in asked):
+                near = specificity_weighted(terms, lambda t: max(synonym_found(t, clause, thesaurus),
+                                                                  bigram_share(t, clause))) if terms else 1.0
+                cosine = float(index.clause_vectors[row] @ query.vector) if query.vector is not None else 0.0
+                best = max(best, near, cosine)
+    return best
+
+
 def word_best_scores(index, words: list[str]) -> list[float]:
     """Best BM25 score each word alone gets on any passage (cached on the index)."""
     cache = index.__dict__.setdefault("_word_best", {})
@@ -167,14 +222,6 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
     known_share = length_weighted(words, lambda w: float(w in index.bm25.vocab_dict)) if words else 0.0
     keyword_share = min(exact_kw / ceiling, 1.0) * known_share if ceiling > 0 else 0.0
     asked = [kind for kind, pattern in _ASKS.items() if pattern.search(query.text)]
-    given = False
-    if asked and hits and query.vector is not None:
-        for hit in hits[:3]:
-            rows = np.arange(index.clause_offsets[hit.index], index.clause_offsets[hit.index + 1])
-            if len(rows):
-                s, e = index.clause_spans[rows[int(np.argmax(index.clause_vectors[rows] @ query.vector))]]
-                clause = hit.chunk.text[s - hit.chunk.start:e - hit.chunk.start]
-                given = given or all(_GIVES[kind].search(clause) for kind in asked)
     top_text = _chunk_text(hits[0]) if hits else ""
     cover_top = specificity_weighted(terms, lambda t: synonym_found(t, top_text, thesaurus)) if hits else 0.0
     named = float(bool(query.depts))
@@ -189,6 +236,7 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
                     text = f"{chunk.dept}\n{chunk.headline}\n{chunk.text}".lower()
                     other = specificity_weighted(terms, lambda t: synonym_found(t, text, thesaurus))
                     elsewhere = max(elsewhere, other - cover_top)
+    unsupported = 1.0 - detail_support(query, hits, index, thesaurus, asked) if asked and hits else 0.0
     return {
         "dense_best": dense_best,
         "dense_margin": dense_best - fifth,
@@ -205,8 +253,10 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         "dept_elsewhere": elsewhere,
         "unknown_org": float(bool(unknown_organisations(terms, corpus))) if not query.depts else 0.0,
         "multi": float(query.multi),
-        "detail_gap": float(bool(asked) and not given),
         "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
+        "unknown_district": float(bool(unknown_districts(query, index, corpus))),
+        "detail_unsupported": unsupported,
+        "statistic_gap": unsupported * cover_top,
     }
 
 
@@ -371,6 +421,7 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
         cutoff=round(cutoff, 4), trained_on={**(source or {}), "n": int(len(y)), "n_unanswerable": int(np.sum(y == 0))},
         validation=validation,
         notes="p(answerable) = sigmoid(coef . ((x - mean) / scale) + intercept); abstain when p < cutoff. "
-              "Refit: python -m qa train-abstain --questions DEV.jsonl",
+              "Refit: python -m qa train-abstain --questions eval/dev.jsonl "
+              "--library-questions eval/library-dev.jsonl --library eval/library",
     )
     return policy, oof

@@ -1,12 +1,14 @@
 """Fit and measure the answer-or-abstain policy: ``qa train-abstain``, per-type reports, ablations.
 
-``python -m qa train-abstain --questions DEV.jsonl`` (or ``python -m qa.abstain_eval train``) runs
-each dev question through the pipeline, dumps the features of ``qa.abstain`` and refits
-``qa/data/answerability.json`` reproducibly (fixed folds and seeds; the file records the hash of
-the questions it was fitted on).
+``python -m qa train-abstain --questions eval/dev.jsonl --library-questions eval/library-dev.jsonl
+--library eval/library`` (or ``python -m qa.abstain_eval train``) runs each dev question through the
+pipeline over its own index (``--questions``: the shipped report's index; ``--library-questions``: a
+temporary index of the corpus plus the ``--library`` folders, built as ``qa eval --library`` builds
+it), dumps the features of ``qa.abstain`` and refits ``qa/data/answerability.json`` on the union,
+reproducibly (fixed folds and seeds; the file records the hashes of the question files and reports).
 
-``python -m qa.abstain_eval report --questions FILE`` runs every question through the pipeline
-(follow-up resolution, routing, retrieval) and scores what the user sees: an abstention on an
+``python -m qa.abstain_eval report --questions FILE`` (and/or ``--library-questions FILE --library
+DIR``) runs every question through the pipeline over its index (follow-up resolution, routing, retrieval) and scores what the user sees: an abstention on an
 answerable question is a miss. Decisions come from the shipped model, or with ``--oof`` from
 out-of-fold probabilities of a model refitted on the same file (the honest figure on the dev
 questions the model was fitted on). ``ablate`` refits the model without one group of features at a
@@ -19,13 +21,16 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from qa.abstain import (FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores, choose_cutoff, out_of_fold,
-                        question_features, shipped_policy, train)
+from qa.abstain import (EXTRA_FEATURES, FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores,
+                        choose_cutoff, out_of_fold, question_features, shipped_policy, train)
 from qa.options import add_path_options, settings_from_args
 from qa.pipeline import ReportQA, Turn
 
@@ -69,7 +74,7 @@ def feature_rows(qa, rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         query, hits = run_question(qa, row)
-        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES}
+        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES + EXTRA_FEATURES}
         out.append({"id": row.get("id", ""), "type": question_type(row), "label": int(not row.get("none")),
                     "q": row["q"], **values})
     return out
@@ -204,10 +209,13 @@ def markdown(summary: dict) -> str:
 ABLATIONS = {
     "all features": (),
     "− synonym coverage": ("cover_synonym",),
-    "− passage coverage (cover_top, dept_topic_gap)": ("cover_top", "dept_topic_gap"),
+    "+ passage coverage (cover_top, dept_topic_gap), left out of the model": ("+cover_top", "+dept_topic_gap"),
     "− unknown organisation": ("unknown_org",),
     "− unknown place": ("unknown_place",),
-    "− detail gap (number/time/place asked, none given)": ("detail_gap",),
+    "− detail unsupported (number of a unit / time / place asked, no clause near the topic gives one)":
+        ("detail_unsupported", "statistic_gap"),
+    "− statistic gap (detail unsupported × top-passage coverage)": ("statistic_gap",),
+    "− unknown district / city (library routing)": ("unknown_district",),
     "− department elsewhere": ("dept_elsewhere",),
     "− department evidence": ("named_dept", "dept_topic_gap", "dept_elsewhere", "unknown_org"),
     "− dense (best, margin, hit, clause)": ("dense_best", "dense_margin", "dense_hit", "clause_best"),
@@ -220,7 +228,7 @@ def ablate(rows: list[dict]) -> list[dict]:
     y = np.array([r["label"] for r in rows])
     out = []
     for name, dropped in ABLATIONS.items():
-        feats = tuple(f for f in FEATURES if f not in dropped)
+        feats = tuple(f for f in FEATURES if f not in dropped) + tuple(f[1:] for f in dropped if f[0] == "+")
         policy, oof = train(rows, feats)
         cut = choose_cutoff(oof, y)
         s = abstention_scores(oof, y, cut)
@@ -229,27 +237,86 @@ def ablate(rows: list[dict]) -> list[dict]:
     return out
 
 
-# ---------------------------------------------------------------- command line
+# ---------------------------------------------------------------- question sets and their indexes
+
+SHIPPED, LIBRARY = "shipped", "library"
+
+
+@dataclass
+class QuestionSet:
+    """Question files judged against one index: the shipped report's (``corpus/``) or a library's
+    (``corpus/`` plus the reports of ``--library`` folders, indexed into a temporary folder)."""
+
+    corpus: str  # SHIPPED or LIBRARY
+    files: list[Path]
+    qa: ReportQA
 
 
 def _sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _load_qa(args, synonym_weight: float | None = None) -> ReportQA:
-    qa = ReportQA(settings_from_args(args))
+def _load_qa(args, synonym_weight: float | None = None, settings=None) -> ReportQA:
+    qa = ReportQA(settings or settings_from_args(args))
     if synonym_weight is not None:
         qa.retriever.synonym_weight = synonym_weight
     return qa
 
 
+@contextmanager
+def question_sets(args, synonym_weight: float | None = None) -> Iterator[list[QuestionSet]]:
+    """``--questions`` against the shipped index, ``--library-questions`` against a temporary index of
+    the corpus plus the ``--library`` folders (built as ``qa eval --library`` builds it)."""
+    questions = list(getattr(args, "questions", None) or [])
+    library_questions = list(getattr(args, "library_questions", None) or [])
+    if not questions and not library_questions:
+        raise SystemExit("error: give --questions and/or --library-questions")
+    if library_questions and not args.library:
+        raise SystemExit("error: --library-questions needs --library DIR (the library's reports)")
+    sets = []
+    if questions:
+        sets.append(QuestionSet(SHIPPED, questions, _load_qa(args, synonym_weight)))
+    with tempfile.TemporaryDirectory(prefix="qa-abstain-library-") as tmp:
+        if library_questions:
+            from qa.evaluate import library_settings
+
+            try:
+                settings = library_settings(settings_from_args(args), list(args.library), Path(tmp))
+            except ValueError as exc:
+                raise SystemExit(f"error: {exc}") from exc
+            sets.append(QuestionSet(LIBRARY, library_questions, _load_qa(args, synonym_weight, settings)))
+        yield sets
+
+
+def source_record(sets: list[QuestionSet], library: list[Path]) -> dict:
+    """What a model was fitted on: each question file (name, sha256, corpus) and the library's reports."""
+    from qa.corpus import corpus_files
+
+    files = [{"file": Path(f).name, "sha256": _sha256_file(f), "corpus": s.corpus} for s in sets for f in s.files]
+    record: dict = {"files": files}
+    if any(s.corpus == LIBRARY for s in sets):
+        record["library"] = [{"file": f.name, "sha256": _sha256_file(f)}
+                             for folder in library for f in sorted(corpus_files(Path(folder)))]
+    return record
+
+
+def set_feature_rows(sets: list[QuestionSet]) -> list[dict]:
+    """Feature rows of every set, each computed against its own index and tagged with ``corpus``."""
+    rows = []
+    for qs in sets:
+        for path in qs.files:
+            rows += [{"corpus": qs.corpus, **r} for r in feature_rows(qs.qa, read_questions(path))]
+    return rows
+
+
+# ---------------------------------------------------------------- command line
+
+
 def cmd_train(args) -> int:
-    rows, files = [], []
-    for path in args.questions:
-        rows += read_questions(path)
-        files.append({"file": Path(path).name, "sha256": _sha256_file(path)})
-    data = feature_rows(_load_qa(args), rows)
-    policy, oof = train(data, precision=args.precision, source={"files": files})
+    with question_sets(args) as sets:
+        data = set_feature_rows(sets)
+        source = source_record(sets, args.library)
+    policy, oof = train(data, precision=args.precision, source=source)
     out = Path(args.out)
     out.write_text(policy.to_json(), encoding="utf-8")
     v = policy.validation
@@ -257,17 +324,30 @@ def cmd_train(args) -> int:
           f"{len(data)} questions: abstention precision {v['precision']}, recall {v['recall']}, "
           f"false abstentions {v['false_abstentions']}, Brier {v['brier']}, ECE {v['calibration_error']}")
     if args.dump:
-        Path(args.dump).write_text("".join(json.dumps(r | {"oof": round(float(p), 4)}, ensure_ascii=False) + "\n"
-                                           for r, p in zip(data, oof)), encoding="utf-8")
+        write_dump(Path(args.dump), data, oof)
     return 0
 
 
+def write_dump(path: Path, data: list[dict], oof) -> None:
+    path.write_text("".join(json.dumps(r | {"oof": round(float(p), 4)}, ensure_ascii=False) + "\n"
+                            for r, p in zip(data, oof)), encoding="utf-8")
+
+
+def _add_question_arguments(p: argparse.ArgumentParser, required_help: str) -> None:
+    p.add_argument("--questions", type=Path, nargs="+", default=[],
+                   help=f"{required_help} about the shipped report, judged against its index alone (JSONL)")
+    p.add_argument("--library-questions", type=Path, nargs="+", default=[],
+                   help=f"{required_help} about the library, judged against an index of the corpus plus --library")
+    p.add_argument("--library", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder of more reports (repeatable), e.g. eval/library")
+    add_path_options(p)
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--questions", type=Path, nargs="+", required=True, help="dev question files (JSONL)")
+    _add_question_arguments(p, "dev questions")
     p.add_argument("--out", default=str(Path(__file__).parent / MODEL_RESOURCE))
     p.add_argument("--precision", type=float, default=TARGET_PRECISION, help="abstention precision the cut-off keeps")
     p.add_argument("--dump", help="also write the feature rows with out-of-fold probabilities (JSONL)")
-    add_path_options(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -276,40 +356,48 @@ def add_parser(sub) -> None:
     add_train_arguments(sub.add_parser("train-abstain", help="refit the answer-or-abstain model on dev questions"))
 
 
+def _outcome_rows(outcomes: list[Outcome]) -> list[dict]:
+    return [{"label": o.label, **o.features} for o in outcomes]
+
+
 def cmd_report(args) -> int:
-    rows = read_questions(args.questions)
-    qa = _load_qa(args, args.synonym_weight)
-    outcomes = collect(qa, rows)
+    with question_sets(args, args.synonym_weight) as sets:
+        groups = [(f"{qs.corpus}: {Path(f).name}", collect(qs.qa, read_questions(f))) for qs in sets for f in qs.files]
+    everything = [o for _, g in groups for o in g]
     if args.oof:
-        data = [{"label": o.label, **o.features} for o in outcomes]
-        y = np.array([o.label for o in outcomes])
+        data = _outcome_rows(everything)
+        y = np.array([o.label for o in everything])
         policy, _ = train(data)
         X = np.array([[d[f] for f in FEATURES] for d in data])
         oof = out_of_fold(X, y, policy.validation["C"])
-        decide_all(outcomes, oof, choose_cutoff(oof, y))
-        source = "out-of-fold (model refitted on this file)"
+        decide_all(everything, oof, choose_cutoff(oof, y))
+        source = f"out-of-fold (model refitted on these {len(everything)} questions)"
     else:
         policy = shipped_policy()
-        decide_all(outcomes, [policy.probability(o.features) for o in outcomes], policy.cutoff)
+        decide_all(everything, [policy.probability(o.features) for o in everything], policy.cutoff)
         source = f"shipped model {policy.version}, cut-off {policy.cutoff}"
-    summary = summarize(outcomes)
-    print(f"# {args.questions.name}: {source}\n")
-    print(markdown(summary))
-    misses = [o for o in outcomes if (o.label == 0) != o.abstained or (o.ranked_hit1 == 0.0)]
-    print(f"\nmisses: {len(misses)}")
+    if len(groups) > 1:
+        groups.append(("all", everything))
+    summaries = {}
+    for name, outcomes in groups:
+        summaries[name] = summary = summarize(outcomes)
+        print(f"# {name}: {source}\n")
+        print(markdown(summary) + "\n")
+    misses = [o for o in everything if (o.label == 0) != o.abstained or (o.ranked_hit1 == 0.0)]
+    print(f"misses: {len(misses)}")
     if args.show_misses:
         for o in misses:
             print(f"  [{o.type}] {o.q} p={o.p:.3f} abstained={o.abstained} hit1={o.ranked_hit1}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"source": source, **summary, "questions": [
+        Path(args.out).write_text(json.dumps({"source": source, "summaries": summaries, "questions": [
             {"id": o.id, "type": o.type, "p": round(o.p, 4), "abstained": o.abstained, "ranked_hit1": o.ranked_hit1,
-             "recall5": o.recall5} for o in outcomes]}, ensure_ascii=False, indent=1), encoding="utf-8")
+             "recall5": o.recall5} for o in everything]}, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0
 
 
 def cmd_ablate(args) -> int:
-    qa = _load_qa(args)
-    rows = feature_rows(qa, read_questions(args.questions))
+    with question_sets(args) as sets:
+        rows = set_feature_rows(sets)
     print("| model | features | C | cut-off | abstention precision | recall | false abstentions | Brier |")
     print("|---|---|---|---|---|---|---|---|")
     for r in ablate(rows):
@@ -323,16 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_arguments(sub.add_parser("train", help="refit the answer-or-abstain model on dev questions"))
     p = sub.add_parser("report", help="per-type figures with bootstrap intervals")
-    p.add_argument("--questions", type=Path, required=True)
+    _add_question_arguments(p, "questions")
     p.add_argument("--oof", action="store_true", help="decide with out-of-fold probabilities (dev)")
     p.add_argument("--synonym-weight", type=float, default=None, help="override the keyword synonym weight")
     p.add_argument("--show-misses", action="store_true")
     p.add_argument("--out", type=Path)
-    add_path_options(p)
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("ablate", help="cross-validated abstention figures without each feature group (dev only)")
-    p.add_argument("--questions", type=Path, required=True)
-    add_path_options(p)
+    _add_question_arguments(p, "dev questions")
     p.set_defaults(func=cmd_ablate)
     return parser
 

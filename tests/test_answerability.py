@@ -162,7 +162,7 @@ def test_training_is_reproducible_and_separates_easy_data():
     rows = []
     for i in range(60):
         label = int(i % 3 != 0)
-        rows.append({"label": label, **{f: float(rng.normal(label * 2.0 if f == "cover_exact" else 0.0, 0.5))
+        rows.append({"label": label, **{f: float(rng.normal(label * 3.0 if f == "cover_exact" else 0.0, 0.5))
                                         for f in FEATURES}})
     first, oof = train(rows)
     second, _ = train(rows)

@@ -1,4 +1,5 @@
-"""The shipped answerability model is what `qa train-abstain` fits on eval/dev.jsonl today (real model)."""
+"""The shipped answerability model is what `qa train-abstain` fits today (real model): eval/dev.jsonl judged
+against the shipped report's index, eval/library-dev.jsonl against an index of corpus/ + eval/library/."""
 
 import hashlib
 import math
@@ -6,15 +7,21 @@ import math
 import pytest
 
 from qa.abstain import FEATURES, shipped_policy, train
-from qa.abstain_eval import feature_rows, read_questions
+from qa.abstain_eval import LIBRARY, SHIPPED, feature_rows, read_questions
 from qa.config import PROJECT_ROOT
 
 DEV = PROJECT_ROOT / "eval" / "dev.jsonl"
+LIBRARY_DEV = PROJECT_ROOT / "eval" / "library-dev.jsonl"
+LIBRARY_DIR = PROJECT_ROOT / "eval" / "library"
+REFIT = ("python -m qa train-abstain --questions eval/dev.jsonl --library-questions eval/library-dev.jsonl "
+         "--library eval/library")
 
 
 @pytest.fixture(scope="module")
-def dev_rows(qa):
-    return feature_rows(qa, read_questions(DEV))
+def dev_rows(qa, library_qa):
+    """Each question's features against its own index, in the order `train-abstain` reads them."""
+    return ([{"corpus": SHIPPED, **r} for r in feature_rows(qa, read_questions(DEV))]
+            + [{"corpus": LIBRARY, **r} for r in feature_rows(library_qa, read_questions(LIBRARY_DEV))])
 
 
 def test_features_are_finite_and_complete(dev_rows):
@@ -25,10 +32,15 @@ def test_features_are_finite_and_complete(dev_rows):
 
 def test_shipped_model_is_reproduced_from_dev(dev_rows):
     shipped = shipped_policy()
-    files = {f["file"]: f["sha256"] for f in shipped.trained_on["files"]}
-    assert files == {"dev.jsonl": hashlib.sha256(DEV.read_bytes()).hexdigest()}, \
-        "eval/dev.jsonl changed: refit with `python -m qa train-abstain --questions eval/dev.jsonl`"
+    files = {f["file"]: (f["sha256"], f["corpus"]) for f in shipped.trained_on["files"]}
+    assert files == {"dev.jsonl": (hashlib.sha256(DEV.read_bytes()).hexdigest(), SHIPPED),
+                     "library-dev.jsonl": (hashlib.sha256(LIBRARY_DEV.read_bytes()).hexdigest(), LIBRARY)}, \
+        f"a dev file changed: refit with `{REFIT}`"
+    reports = {f["file"]: f["sha256"] for f in shipped.trained_on["library"]}
+    assert reports == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in LIBRARY_DIR.iterdir()}, \
+        f"eval/library changed: refit with `{REFIT}`"
     refit, _ = train(dev_rows)
     assert refit.features == shipped.features and refit.validation["C"] == shipped.validation["C"]
     assert refit.coef == pytest.approx(shipped.coef, abs=1e-3)
     assert refit.cutoff == pytest.approx(shipped.cutoff, abs=1e-3)
+    assert refit.trained_on["n_unanswerable"] == shipped.trained_on["n_unanswerable"] == 59
