@@ -35,7 +35,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     return ServerConfig(host=args.host, port=args.port, root_path=args.root_path.rstrip("/"),
                         cors_origins=args.cors_origin or defaults.cors_origins, feedback_log=Path(args.feedback_log),
-                        max_body_bytes=defaults.max_body_bytes, shutdown_seconds=defaults.shutdown_seconds)
+                        max_body_bytes=defaults.max_body_bytes, shutdown_seconds=defaults.shutdown_seconds,
+                        answer_slots=defaults.answer_slots)
 
 
 def main(argv=None) -> int:

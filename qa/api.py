@@ -19,6 +19,7 @@ Route blocking, the body limit and CORS live in qa/guard.py, in front of everyth
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -56,6 +57,9 @@ class ServerConfig:
     feedback_log: Path = PROJECT_ROOT / "logs" / "feedback.jsonl"
     max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies are refused with 413
     shutdown_seconds: float = 5.0  # open connections (Gradio's heartbeat) get this long after SIGTERM
+    # Questions answered at once; the rest wait their turn in order. More than the cores only makes
+    # every answer share the CPU (and the GIL) with all the others: a long latency tail under load.
+    answer_slots: int = max(os.cpu_count() or 1, 1)
 
     @classmethod
     def from_env(cls) -> "ServerConfig":
@@ -67,6 +71,7 @@ class ServerConfig:
             feedback_log=Path(os.environ.get("REPORT_QA_FEEDBACK_LOG", cls().feedback_log)),
             max_body_bytes=int(os.environ.get("REPORT_QA_MAX_BODY_BYTES", cls.max_body_bytes)),
             shutdown_seconds=float(os.environ.get("REPORT_QA_SHUTDOWN_SECONDS", cls.shutdown_seconds)),
+            answer_slots=max(int(os.environ.get("REPORT_QA_ANSWER_SLOTS", cls.answer_slots)), 1),
         )
 
 
@@ -149,6 +154,7 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
                   description="Offline question answering with exact citations over government work reports.")
     add_offline_docs(app)
     feedback = FeedbackLog(config.feedback_log)
+    answer_slots = threading.BoundedSemaphore(config.answer_slots)  # see ServerConfig.answer_slots
     app.state.feedback = feedback
 
     @app.exception_handler(RequestValidationError)
@@ -173,14 +179,16 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
 
     @app.post("/api/ask", summary="Answer a question with citations")
     def ask(body: AskRequest) -> dict:
-        answer = qa.ask(body.question, k=body.k, dept=body.dept, history=body.turns(), report=body.report)
+        with answer_slots:
+            answer = qa.ask(body.question, k=body.k, dept=body.dept, history=body.turns(), report=body.report)
         feedback.remember(answer)
         return answer.to_json()
 
     @app.get("/api/search", summary="Ranked passages with scores")
     def search(q: str = Query(..., description="the question"), k: int = Query(10), dept: str | None = None,
                report: str | None = None) -> dict:
-        hits = qa.search(q, k=k, dept=dept, report=report)
+        with answer_slots:
+            hits = qa.search(q, k=k, dept=dept, report=report)
         results = []
         for hit in hits:
             c = hit.chunk
