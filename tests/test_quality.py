@@ -12,7 +12,10 @@ from qa.config import PROJECT_ROOT
 from qa.evaluate import TEST_QUESTIONS, load_gold, run_eval
 
 THRESHOLDS = json.loads((PROJECT_ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
-FLOORS = {k: v for k, v in THRESHOLDS.items() if not k.startswith(("_", "max_"))}
+FLOORS = {k: v for k, v in THRESHOLDS.items() if not k.startswith(("_", "max_")) and not isinstance(v, dict)}
+LIBRARY = THRESHOLDS["library"]
+LIBRARY_FLOORS = {k: v for k, v in LIBRARY.items() if not k.startswith(("_", "max_"))}
+LIBRARY_TEST = PROJECT_ROOT / "eval" / "library-test.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +48,25 @@ def test_hybrid_meets_floor_on_test(report, metric):
 def test_wrong_decisions_stay_under_ceiling(report, count):
     value = report["retrievers"]["hybrid"][count]
     assert value <= THRESHOLDS[f"max_{count}"], f"hybrid {count} = {value}; misses: {_misses(report)}"
+
+
+# ---------------------------------------------------------------- the library: corpus/ + eval/library/
+
+
+@pytest.fixture(scope="module")
+def library_report(library, library_qa):
+    from qa.evaluate import evaluate_system
+    from qa.systems import PipelineSystem
+
+    return evaluate_system(PipelineSystem("hybrid", library, qa=library_qa), load_gold(LIBRARY_TEST), progress=False)
+
+
+@pytest.mark.parametrize("metric", sorted(LIBRARY_FLOORS))
+def test_hybrid_meets_floor_on_library_test(library_report, metric):
+    value = library_report[metric]
+    assert value is not None and value >= LIBRARY_FLOORS[metric], f"hybrid {metric} = {value} on {LIBRARY_TEST.name}"
+
+
+@pytest.mark.parametrize("count", ["false_abstentions", "false_answers"])
+def test_library_wrong_decisions_stay_under_ceiling(library_report, count):
+    assert library_report[count] <= LIBRARY[f"max_{count}"], f"hybrid {count} = {library_report[count]}"
