@@ -320,7 +320,10 @@ class Decision:
 
 
 def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = None) -> Decision:
-    if not hits:
+    """Answer or abstain. Before the model: a question with no topic word and no department to look in
+    ("abc", "？？？", "的的的", an emoji) has nothing the reports could be checked against, so it is refused
+    whatever the passages score (the model's coverage features read "nothing missing" there)."""
+    if not hits or (not query.terms and not query.depts):
         return Decision(True, 0.0, {}, [])
     policy = policy or shipped_policy()
     values = question_features(query, hits, index)

@@ -226,7 +226,8 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
                                           "dim": manifest.dim, "query_encoder": qa.encoder_kind},
                 "index": {"format_version": manifest.format_version, "built_at": manifest.built_at,
                           "corpus_sha256": manifest.corpus_sha256, "sources": manifest.sources,
-                          "reports": getattr(manifest, "reports", None) or manifest.sources,
+                          "reports": [{"id": r.id, "title": r.title, "district": r.district, "year": r.year, "file": r.source,
+                                       "passages": r.passages} for r in index.reports],
                           "chunking": manifest.chunking, "version": index.directory.name if index.directory else "",
                           "loaded_at": qa.loaded_at, "reload_error": qa.reload_error},
                 "chunks": len(index.chunks), "departments": len(index.departments)}

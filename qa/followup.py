@@ -9,7 +9,10 @@ says so by general signals:
   ellipsis: 那…/还有…/…呢, or no noun at all: 具体怎么抓) -> the last department named in the
   history is put in front;
 - a department but no topic, and an ellipsis or a topic pronoun (那民政局呢, 民政局这方面呢)
-  -> the last question that had a topic, with its department swapped for the new one.
+  -> the last question that had a topic, with its department swapped for the new one;
+- a place that names a report of the library (滨河区, 临江) but no topic, and an ellipsis (那滨河区呢)
+  -> the last question with a topic or department, with its place swapped for the new one (or the new
+  place put in front). A place is scope, like a department, not a topic word.
 
 Anything else is taken as a new question. ``resolve`` returns the question as understood, so a
 UI can show "理解为：…".
@@ -48,18 +51,29 @@ def _recent(history: Iterable[str]) -> list[str]:
 
 def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], list[str]],
             topic_terms: Callable[[str], list[str]], aliases: dict[str, str], multi: Callable[[str], bool],
-            has_noun: Callable[[str], bool] = lambda text: True) -> Resolution:
-    """``question`` with the department or topic it leaves out filled in from ``history`` (oldest first)."""
+            has_noun: Callable[[str], bool] = lambda text: True,
+            find_places: Callable[[str], list[str]] = lambda text: []) -> Resolution:
+    """``question`` with the department or topic it leaves out filled in from ``history`` (oldest first).
+    ``find_places``: the names of the library's districts in a text (longest first), which are scope."""
     recent = _recent(history)
     if not recent or multi(question):
         return Resolution(question)
     depts = find_depts(question)
-    terms = topic_terms(question)
+    places = find_places(question)
+    terms = [t for t in topic_terms(question) if not any(t in p or p in t for p in places)]
     ellipsis = bool(_ELLIPSIS.search(question))
     if depts and not terms and (ellipsis or _TOPIC_PRONOUN.search(question)):
         for earlier in recent:
             if topic_terms(earlier) and not multi(earlier):
-                return Resolution(_swap_department(earlier, depts[0], find_depts(earlier), aliases), None, earlier)
+                swapped = _swap_department(earlier, depts[0], find_depts(earlier), aliases)
+                if places:
+                    swapped = _swap_place(swapped, places[0], find_places(earlier))
+                return Resolution(swapped, None, earlier)
+        return Resolution(question)
+    if places and not depts and not terms and ellipsis:
+        for earlier in recent:
+            if (topic_terms(earlier) or find_depts(earlier)) and not multi(earlier):
+                return Resolution(_swap_place(earlier, places[0], find_places(earlier)), None, earlier)
         return Resolution(question)
     if not depts and terms and (ellipsis or _REFERENCE.search(question) or not has_noun(question)):
         for earlier in recent:
@@ -78,3 +92,10 @@ def _swap_department(earlier: str, dept: str, earlier_depts: list[str], aliases:
             if aliases[alias] == earlier_depts[0] and alias in earlier:
                 return earlier.replace(alias, dept, 1)
     return f"{dept}{earlier}"
+
+
+def _swap_place(earlier: str, place: str, earlier_places: list[str]) -> str:
+    """``earlier`` with its first place name replaced by ``place``, or ``place`` put in front."""
+    if earlier_places:
+        return earlier.replace(earlier_places[0], place, 1)
+    return f"{place}{earlier}"

@@ -36,6 +36,17 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+def place_names(text: str, reports) -> list[str]:
+    """The library's district names in ``text`` (临江区, or the short 临江), longest first, each once."""
+    names = {r.district for r in reports if r.district} | {r.district[:-1] for r in reports if len(r.district or "") >= 3}
+    found, masked = [], text
+    for name in sorted(names, key=len, reverse=True):
+        if name in masked:
+            found.append(name)
+            masked = masked.replace(name, "\0")
+    return found
+
+
 class QuestionError(ValueError):
     """Bad user input; the message is shown to the user as is (Chinese / English)."""
 
@@ -292,9 +303,10 @@ class ReportQA:
                 parts = [c for c in index.chunks if c.report == chunk.report and c.dept == chunk.dept]
             else:
                 # the numbered item (1. / （1）) a passage sits in is part of its section, not the section itself
+                # its own heading only, not the sections below it (an opening under the title would be the whole report)
                 path = chunk.section[:-1] if chunk.section and chunk.item_label == chunk.section[-1] else chunk.section
-                parts = [c for c in index.chunks if c.report == chunk.report and c.section[:len(path)] == path
-                         and (path or not c.section)]
+                parts = [c for c in index.chunks if c.report == chunk.report and not c.dept
+                         and (c.section == path or (c.section[:-1] == path and c.item_label == c.section[-1]))]
             try:
                 text = index.report_text(chunk.report)[parts[0].start:parts[-1].end]
             except (KeyError, OSError):
@@ -321,6 +333,7 @@ class ReportQA:
             find_depts=lambda text: find_departments(text, index.aliases),
             topic_terms=index.tokenizer.content_terms, aliases=index.aliases,
             multi=asks_across_departments, has_noun=index.tokenizer.has_noun,
+            find_places=lambda text: place_names(text, index.reports),
         )
 
     def search(self, question: str, k: int = 10, dept: str | None = None, report: str | None = None) -> list[Hit]:

@@ -232,6 +232,10 @@ class Retriever:
                     narrowed &= ~((index.dept_of == name) & ~np.isin(index.report_of, ids))
             if narrowed.any():
                 mask = narrowed
+            elif dept or report:
+                # The department chosen, or named in the question, is not in the report chosen: nothing to cite
+                # (an explicit choice is never silently widened).
+                return np.zeros(len(index.chunks), dtype=bool)
         return mask
 
     def preference(self, query: Query, dept: str | None = None) -> np.ndarray:
@@ -260,6 +264,8 @@ class Retriever:
         dense = self.dense_scores(query)
         keyword = self.keyword_scores(query)
         allowed = self.allowed_mask(query, dept, report)
+        if not allowed.any():
+            return []
         fused = self._fuse(dense, keyword, allowed)
         if self.mode == "hybrid":
             fused = fused + self.preference(query, dept)

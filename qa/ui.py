@@ -195,6 +195,12 @@ def question_html(question: str) -> str:
     return f'<div class="qa-question">{html_text(question)}</div>'
 
 
+def report_label(report: dict) -> str:
+    """How the chat names a report in its selector: district and year before the title, when known."""
+    place = "".join(str(v) for v in (report.get("district"), report.get("year") and f"{report['year']}年") if v)
+    return f"{place}·{report['title']}" if place else report["title"]
+
+
 def _ask_kwargs(qa: ReportQA, report: str | None) -> dict:
     """``report=`` only when a report is chosen and ``ReportQA.ask`` takes it (the library's filter)."""
     if report and report != ALL and "report" in inspect.signature(qa.ask).parameters:
@@ -234,7 +240,8 @@ def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
 
     feedback = feedback if feedback is not None else FeedbackLog(config.feedback_log)
     departments = qa.departments
-    reports = list(getattr(qa, "reports", None) or []) if hasattr(qa, "reports") else []
+    # (label, report id) per report of the library; the selector shows only when there is a choice to make
+    reports = [(report_label(r), r["id"]) for r in qa.reports]
     titles = "、".join(sorted({c.title for c in qa.index.chunks}))
     root = (getattr(config, "root_path", "") or "").rstrip("/")
     with gr.Blocks(title="报告问答 report-qa", analytics_enabled=False) as blocks:
@@ -250,8 +257,8 @@ def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
         with gr.Accordion("筛选与设置", open=False, elem_id="filters"):
             with gr.Row():
                 dept = gr.Dropdown([ALL, *departments], value=ALL, label="部门范围", elem_id="dept", min_width=160)
-                report = gr.Dropdown([ALL, *reports], value=ALL, label="报告", elem_id="report", min_width=160,
-                                     visible=bool(reports))
+                report = gr.Dropdown([(ALL, ALL), *reports], value=ALL, label="报告", elem_id="report",
+                                     min_width=160, visible=len(reports) > 1)
                 k = gr.Slider(1, 10, value=5, step=1, label="引用段落数", elem_id="k", buttons=[], min_width=160)
             gr.HTML(f'<p>涉及 {len(departments)} 个部门：{html_text("、".join(departments))}。'
                     "对回答点“有用”或“有问题”会记录下来，用于改进检索效果。</p>")

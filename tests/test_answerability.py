@@ -170,3 +170,19 @@ def test_training_is_reproducible_and_separates_easy_data():
     assert first.validation["recall"] >= 0.9 and first.validation["precision"] >= 0.9
     assert first.coef[FEATURES.index("cover_exact")] > 0
     assert oof.shape == (60,)
+
+
+def _places(text):
+    return [p for p in ("滨河区", "临江区") if p in text]
+
+
+def test_a_place_follow_up_swaps_the_place_and_keeps_the_question():
+    history = ["临江区城管局做了什么"]
+    r = resolve("那滨河区呢", history, _depts, _terms, ALIASES, asks_across_departments, find_places=_places)
+    assert r.question == "滨河区城管局做了什么" and r.carried_from == "临江区城管局做了什么"
+    r = resolve("那滨河区呢", ["城管局在垃圾分类上做什么"], _depts, _terms, ALIASES, asks_across_departments,
+                find_places=_places)
+    assert r.question == "滨河区城管局在垃圾分类上做什么"
+    r = resolve("那滨河区民政局呢", ["临江区城管局在垃圾分类上做什么"], _depts, _terms, ALIASES, asks_across_departments,
+                find_places=_places)
+    assert r.question == "滨河区民政局在垃圾分类上做什么"

@@ -201,3 +201,25 @@ def test_scores_do_not_drift_with_corpus_size(tmp_path, model_dir, cached_encode
         assert dense20 == pytest.approx(dense, abs=1e-6) and dense_z20 == pytest.approx(dense_z, abs=1e-4)
         # BM25's idf smoothing moves raw keyword scores a little (see README); the fused scores stay put
         assert scores20 == pytest.approx(scores, abs=0.01), question
+
+
+def test_read_in_full_is_the_passage_own_section_not_the_report(library_qa):
+    index = library_qa.index
+    opening = next(c for c in index.chunks if c.report == SHIPPED and not c.dept and c.kind == "overview")
+    section = library_qa.paragraph(opening.id)
+    assert not any(i["id"].startswith(f"{SHIPPED}/区") for i in section["items"])  # no department comes with it
+    assert len(section["text"]) < len(index.report_text(SHIPPED)) / 4
+
+
+def test_a_chosen_department_missing_from_the_chosen_report_gives_no_passages(library_qa):
+    assert library_qa.search("交通", k=5, dept="区城管局", report=GWR) == []
+    answer = library_qa.ask("城管局做了什么", dept="区城管局", report=GWR)
+    assert answer.abstained and not answer.citations
+
+
+def test_a_place_follow_up_keeps_the_question_and_changes_the_district(library_qa):
+    from qa.pipeline import Turn
+
+    answer = library_qa.ask("那滨河区呢", history=[Turn("临江区城管局在垃圾分类上做什么")])
+    assert answer.understood_as == "滨河区城管局在垃圾分类上做什么"
+    assert set(_reports(answer)) == {BINHE}

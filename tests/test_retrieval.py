@@ -146,3 +146,9 @@ def test_onnx_and_sentence_transformers_give_the_same_ranking(built, qa):
     st = ReportQA(built, encoder="sentence-transformers")
     for question in ["城管局在垃圾分类上做什么", "让外迁的企业回来", "哪些部门提到了城市大脑", "老房子能装电梯吗"]:
         assert [h.chunk.id for h in qa.search(question, k=5)] == [h.chunk.id for h in st.search(question, k=5)]
+
+
+@pytest.mark.parametrize("question", ["abc", "asdfghjkl", "？？？", "的的的", "<script>", "\ud800abc", "那呢"])
+def test_a_question_without_topic_words_or_department_is_refused(qa, question):
+    answer = qa.ask(question)
+    assert answer.abstained and not answer.citations and answer.confidence == 0.0
