@@ -213,6 +213,13 @@ def test_gitignore_covers_index_versions_and_temporaries():
 # ---------------------------------------------------------------- hot reload
 
 
+def _add_department_and_rebuild(settings: Settings) -> None:
+    """Append a department to the fixture report and run the whole ``qa build`` in this process."""
+    report = settings.corpus_dir / "sample.md"
+    report.write_text(report.read_text(encoding="utf-8") + EXTRA_DEPARTMENT, encoding="utf-8")
+    build_index(settings, progress=False)
+
+
 def test_rebuilt_index_is_swapped_in_without_failing_requests(small, tmp_path):
     shutil.copytree(small.corpus_dir, tmp_path / "corpus")
     settings = replace(small, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
@@ -234,9 +241,7 @@ def test_rebuilt_index_is_swapped_in_without_failing_requests(small, tmp_path):
     for t in threads:
         t.start()
     try:
-        report = settings.corpus_dir / "sample.md"
-        report.write_text(report.read_text(encoding="utf-8") + EXTRA_DEPARTMENT, encoding="utf-8")
-        build_index(settings, progress=False)
+        _add_department_and_rebuild(settings)
         deadline = time.monotonic() + 60
         while qa.index is first and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -309,9 +314,7 @@ def test_running_app_switches_to_a_rebuilt_index(small, tmp_path):
         asker = threading.Thread(target=keep_asking)
         asker.start()
         try:
-            report = settings.corpus_dir / "sample.md"
-            report.write_text(report.read_text(encoding="utf-8") + EXTRA_DEPARTMENT, encoding="utf-8")
-            build_index(settings, progress=False)
+            _add_department_and_rebuild(settings)
             deadline = time.monotonic() + 60
             while health(base)["index"]["version"] == before["version"] and time.monotonic() < deadline:
                 time.sleep(0.5)
