@@ -183,15 +183,16 @@ def detail_support(query: "Query", hits: list["Hit"], index, thesaurus, asked: l
 
 
 def word_best_scores(index, words: list[str]) -> list[float]:
-    """Best BM25 score each word alone gets on any passage (cached on the index)."""
+    """Best BM25 score each word alone gets on any passage (cached on the index, for the index's own
+    vocabulary only: the cache cannot grow past it, whatever users type)."""
     cache = index.__dict__.setdefault("_word_best", {})
     out = []
     for word in words:
+        if word not in index.bm25.vocab_dict:
+            out.append(0.0)
+            continue
         if word not in cache:
-            if word in index.bm25.vocab_dict:
-                cache[word] = float(np.max(index.bm25.get_scores([word])))
-            else:
-                cache[word] = 0.0
+            cache[word] = float(np.max(index.bm25.get_scores([word])))
         out.append(cache[word])
     return out
 
@@ -204,7 +205,7 @@ def _chunk_text(hit: "Hit") -> str:
 def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, float]:
     """The model's inputs for one question (see ``FEATURES``)."""
     thesaurus = for_index(index)
-    corpus = index.corpus_text_of(query.reports) if hasattr(index, "corpus_text_of") else index.corpus_text
+    corpus = index.corpus_text_of(query.reports)
     terms = query.terms
     top = sorted(query.dense_top, reverse=True) if query.dense_top else [0.0]
     dense_best = float(top[0])
@@ -315,8 +316,7 @@ def model_fingerprint() -> dict:
 class Decision:
     abstain: bool
     confidence: float  # p(the reports answer the question)
-    features: dict[str, float]
-    unknown_orgs: list[str]
+    features: dict[str, float]  # the model's inputs, for inspection (python -m qa.abstain_eval)
 
 
 def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = None) -> Decision:
@@ -324,12 +324,11 @@ def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = Non
     ("abc", "？？？", "的的的", an emoji) has nothing the reports could be checked against, so it is refused
     whatever the passages score (the model's coverage features read "nothing missing" there)."""
     if not hits or (not query.terms and not query.depts):
-        return Decision(True, 0.0, {}, [])
+        return Decision(True, 0.0, {})
     policy = policy or shipped_policy()
     values = question_features(query, hits, index)
     p = policy.probability(values)
-    orgs = unknown_organisations(query.terms, index.corpus_text) if not query.depts else []
-    return Decision(p < policy.cutoff, round(p, 4), values, orgs)
+    return Decision(p < policy.cutoff, round(p, 4), values)
 
 
 # ---------------------------------------------------------------- fitting

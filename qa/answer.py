@@ -164,7 +164,7 @@ def _clause_text(hit: Hit, span: tuple[int, int]) -> str:
 
 def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     """Compose the answer from ``hits`` (already ranked), or abstain."""
-    corpus_text = index.corpus_text_of(query.reports) if hasattr(index, "corpus_text_of") else index.corpus_text
+    corpus_text = index.corpus_text_of(query.reports)
     evidence = gather_evidence(query, hits, corpus_text)
     decision = decide(query, hits, index)
     if decision.abstain:
@@ -196,13 +196,13 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
 
 
 def report_title(index, chunk) -> str:
-    info = getattr(index, "report_by_id", {}).get(chunk.report)
+    info = index.report_by_id.get(chunk.report)
     return info.title if info is not None else chunk.title
 
 
 def _report_labeller(index, hits: list[Hit]):
     """``chunk -> "【临江区·…】"`` when the library has several reports, else ``""`` (one report: no label)."""
-    reports = getattr(index, "report_by_id", {})
+    reports = index.report_by_id
     if len(reports) <= 1:
         return lambda chunk: ""
 
@@ -236,7 +236,7 @@ def _department_overview(dept: str, hits: list[Hit], citations: list[Citation], 
     return "\n".join(lists)
 
 
-def _mentions(terms: list[str], text: str) -> bool:
+def mentions(terms: list[str], text: str) -> bool:
     """Whether ``text`` has a topic word, or a two-character part of a longer one (亚运会 -> 亚运)."""
     return any(t in text or (len(t) >= 3 and any(t[i:i + 2] in text for i in range(len(t) - 1))) for t in terms)
 
@@ -249,7 +249,7 @@ def _answer_hits(query: Query, hits: list[Hit]) -> list[int]:
         chosen, seen = [], set()
         for n, hit in enumerate(hits):
             key = (hit.chunk.report, hit.chunk.dept)
-            if key in seen or (n and not _mentions(query.terms, hit.chunk.text) and hit.score < 0.6 * top):
+            if key in seen or (n and not mentions(query.terms, hit.chunk.text) and hit.score < 0.6 * top):
                 continue
             seen.add(key)
             chosen.append(n)

@@ -131,8 +131,8 @@ def parse_report(text: str, source: str, params: ChunkingParams = ChunkingParams
     """Parse one report's text into passages. ``source`` is the file name used in citations."""
     meta = meta or {}
     report_id = report_id or Path(source).stem
-    parsed = parse_layout(text, report_id, source, params, title=str(meta.get("title", "")))
-    year = meta.get("year", find_year(parsed.title, text, report_id))
+    parsed = parse_layout(text, report_id, source, params, title=str(meta.get("title") or ""))
+    year = meta.get("year") or find_year(parsed.title, text, report_id)
     info = ReportInfo(
         id=report_id, title=parsed.title,
         district=str(meta.get("district") or find_district(parsed.title, text)),

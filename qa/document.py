@@ -132,8 +132,10 @@ class Report:
 
 
 def chinese_numeral(n: int) -> str:
-    """1 -> 一, 10 -> 十, 12 -> 十二, 21 -> 二十一 (items rarely pass 99)."""
+    """1 -> 一, 10 -> 十, 12 -> 十二, 21 -> 二十一; outside 0–99 (never an item number in practice) Arabic digits."""
     digits = "零一二三四五六七八九"
+    if not 0 <= n <= 99:
+        return str(n)
     if n < 10:
         return digits[n]
     tens, ones = divmod(n, 10)

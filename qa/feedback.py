@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.answer import Answer
+from qa.pipeline import MAX_QUESTION_CHARS
 
 VOTES = ("up", "down")
 REASONS = ("错误", "不完整", "引用不对", "其他")
-MAX_QUESTION_CHARS = 500
-MAX_ANSWER_CHARS = 2000
+MAX_LOGGED_ANSWER_CHARS = 2000  # an answer is logged cut to this (the question: MAX_QUESTION_CHARS)
 MAX_TEXT_CHARS = 500
 MAX_CITATIONS = 20
 MAX_ID_CHARS = 200
@@ -125,7 +125,7 @@ class FeedbackLog:
             return
         entry = Remembered(clean(answer.question, MAX_QUESTION_CHARS),
                            clean(answer.understood_as, MAX_QUESTION_CHARS) or None,
-                           clean(answer.answer, MAX_ANSWER_CHARS),
+                           clean(answer.answer, MAX_LOGGED_ANSWER_CHARS),
                            [clean(c.id, MAX_ID_CHARS) for c in answer.citations[:MAX_CITATIONS]])
         with self._lock:
             self._answers[answer.id] = entry

@@ -180,8 +180,9 @@ class Gate:
             extra.append((b"access-control-allow-origin", cors_origin.encode("latin-1")))
         length = _header(scope, b"content-length")
         if length is not None:
-            if not length.strip().isdigit() or int(length) > self.max_body_bytes:
-                if length.strip().isdigit() and int(length) <= MAX_DRAIN_BYTES and await _drain(receive):
+            declared = int(length) if length.strip().isascii() and length.strip().isdigit() else None
+            if declared is None or declared > self.max_body_bytes:  # unreadable lengths ("²") count as too large
+                if declared is not None and declared <= MAX_DRAIN_BYTES and await _drain(receive):
                     extra = extra[1:]  # read to the end: the connection stays usable, the client sees the 413
                 await _send_plain(send, 413, too_large_body(self.max_body_bytes), b"application/json", extra)
                 return None

@@ -467,8 +467,10 @@ class ReportIndex:
         confined to those reports is judged on."""
         if not report_ids or len(self.reports) <= 1:
             return self.corpus_text
-        key = tuple(sorted(report_ids))
+        key = tuple(sorted(set(report_ids)))
         if key not in self._report_texts:
+            if len(self._report_texts) >= 64:  # questions name few combinations; never let the cache grow unbounded
+                self._report_texts.clear()
             self._report_texts[key] = "\n".join(f"{c.dept}\n{c.headline}\n{c.text}" for c in self.chunks
                                                  if c.report in key).lower()
         return self._report_texts[key]

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from qa.answer import mentions
 from qa.retrieve import Hit, Query, Retriever
 
 WIDER_K = 10  # hits looked at across all departments when the chosen one has nothing on the topic
-
-
-def mentions(terms: list[str], text: str) -> bool:
-    """Whether ``text`` has a topic word, or a two-character part of a longer one (亚运会 -> 亚运)."""
-    return any(t in text or (len(t) >= 3 and any(t[i:i + 2] in text for i in range(len(t) - 1))) for t in terms)
 
 
 def filter_conflict(chosen: str | None, named: list[str]) -> str | None:

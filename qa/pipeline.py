@@ -103,7 +103,7 @@ def validate_history(history: object) -> list[Turn]:
         question = normalise_text(turn.question).strip()
         if len(question) > MAX_QUESTION_CHARS:
             raise _too_long(("对话历史中的问题", "a history question"), len(question), MAX_QUESTION_CHARS)
-        turns.append(Turn(question, normalise_text(turn.answer)))
+        turns.append(Turn(question, turn.answer))  # earlier answers are bounded above but never read: not normalised
     return turns
 
 

@@ -43,13 +43,20 @@ class Extracted:
 def read_report_file(path: Path) -> Extracted:
     """The text of one report file; ``CorpusError`` naming the file when it cannot be read."""
     suffix = path.suffix.lower()
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CorpusError(f"{path.name}: cannot be read ({exc.strerror})") from exc
     if size == 0:
         raise CorpusError(f"{path.name}: the file is empty")
     if size > MAX_FILE_BYTES:
         raise CorpusError(f"{path.name}: larger than {MAX_FILE_BYTES // 2**20} MB; split it")
     if suffix in TEXT_SUFFIXES:
-        text, encoding = decode_text(path.read_bytes(), path.name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"{path.name}: cannot be read ({exc.strerror})") from exc
+        text, encoding = decode_text(raw, path.name)
         extracted = Extracted(text, "md" if suffix in (".md", ".markdown") else "txt", encoding)
     elif suffix == ".docx":
         extracted = Extracted(read_docx(path), "docx")
@@ -198,6 +205,15 @@ def read_docx(path: Path) -> str:
         raise CorpusError(f"{path.name}: not a readable .docx ({exc})") from exc
     except Exception as exc:  # a zip/XML error deep inside python-docx: still a bad file, not a crash
         raise CorpusError(f"{path.name}: not a readable .docx ({type(exc).__name__})") from exc
+    try:
+        return _docx_text(document)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # odd numbering or style XML
+        raise CorpusError(f"{path.name}: unreadable list numbering or styles in the .docx "
+                          f"({type(exc).__name__}: {exc})") from exc
+
+
+def _docx_text(document) -> str:
+    """The paragraphs of an opened .docx as text: heading lines and list numbers rendered."""
     numbering = _docx_numbering(document)
     counters: dict[str, list[int]] = {}
     blocks = []

@@ -17,7 +17,6 @@ in ``gr.State``: one per browser tab.
 from __future__ import annotations
 
 import html
-import inspect
 import json
 import re
 from importlib import resources
@@ -90,14 +89,10 @@ def item_label(citation: Citation) -> str:
 
 
 def citation_place(citation: Citation, section: dict | None) -> tuple[str, str]:
-    """(report title, section path) for a citation; uses the library's ``report`` / ``section`` when present."""
-    report = getattr(citation, "report", None) or (section or {}).get("title") or citation.source
-    path = getattr(citation, "section", None)
-    if isinstance(path, (list, tuple)) and path:
-        place = " › ".join(str(p) for p in path)
-    else:
-        place = citation.headline
-    return str(report), str(place)
+    """(report title, section path) for a citation; the headline when it has no section path."""
+    report = citation.report or (section or {}).get("title") or citation.source
+    place = " › ".join(citation.section) if citation.section else citation.headline
+    return report, place
 
 
 def plain_text(answer: Answer, sections: list[dict | None]) -> str:
@@ -202,10 +197,8 @@ def report_label(report: dict) -> str:
 
 
 def _ask_kwargs(qa: ReportQA, report: str | None) -> dict:
-    """``report=`` only when a report is chosen and ``ReportQA.ask`` takes it (the library's filter)."""
-    if report and report != ALL and "report" in inspect.signature(qa.ask).parameters:
-        return {"report": report}
-    return {}
+    """``report=`` only when a report is chosen in the selector."""
+    return {"report": report} if report and report != ALL else {}
 
 
 HISTORY_TURNS_SENT = 10  # well under MAX_HISTORY_TURNS (qa/pipeline.py)

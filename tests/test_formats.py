@@ -201,3 +201,9 @@ def test_library_questions_parse_with_reports():
     assert work.relevant("", "区内设站5座", "gwr.md") and not work.relevant("", "区内设站5座", "other.md")
     cross = parse_gold_line('{"q": "商务局", "type": "cross-report", "dept": ["区商务局"], "reports": ["a", "b"]}', "x:2")
     assert cross.kind == "reports" and cross.reports == ["a", "b"]
+
+
+def test_numbers_past_ninety_nine_stay_arabic():
+    from qa.document import chinese_numeral
+
+    assert chinese_numeral(99) == "九十九" and chinese_numeral(100) == "100" and chinese_numeral(-1) == "-1"

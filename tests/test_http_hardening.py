@@ -142,3 +142,27 @@ def test_healthz_lists_reports_and_index_version(same_origin):
     assert health["index"]["reports"] and health["index"]["version"].startswith(".index.v-")
     assert health["index"]["loaded_at"] and health["index"]["reload_error"] == ""
     assert os.path.basename(health["index"]["version"]) == health["index"]["version"]
+
+
+def test_an_unreadable_content_length_is_refused_not_a_500():
+    """``'²'.isdigit()`` is True in Python: the gate must not hand such a length to ``int``."""
+    import asyncio
+
+    from qa.guard import Gate
+
+    async def app(scope, receive, send):  # pragma: no cover - the gate answers first
+        raise AssertionError("the request reached the app")
+
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/ask", "raw_path": b"/api/ask", "root_path": "",
+             "headers": [(b"content-length", "²".encode("latin-1")), (b"content-type", b"application/json")],
+             "query_string": b""}
+    asyncio.run(Gate(app, cors_origins=[], max_body_bytes=1 << 20)(scope, receive, send))
+    assert sent[0]["status"] == 413
