@@ -16,6 +16,10 @@
 * Output files exist -> the script refuses (the split is done once; ``--force`` only to reproduce it
   byte for byte, e.g. after a fresh checkout, and it checks that nothing changed).
 
+A later blind batch (``python eval/split.py shipped --extra-dev FILE``) goes to dev only, into its own file
+(``eval/dev-extra.jsonl``, ``eval/library-dev-extra.jsonl``): checked against the passages, and a question that (nearly)
+repeats a test question (same similarity) is dropped, so nothing test-like is tuned on. Test never changes.
+
 Check modes: "passages" checks each "must" against the passages of its department (the parser's view,
 exact); "text" checks departments and "must" strings against the raw report text (used while the parser
 does not yet read a report's layout, e.g. a plain-text department plan).
@@ -57,6 +61,7 @@ SPLITS = {
         "test": ROOT / "eval" / "test.jsonl",
         "staging": {"dev": STAGING / "dev.jsonl", "test": STAGING / "test.jsonl"},
         "ready": STAGING.parent / "split-ready",
+        "dev_more": ROOT / "eval" / "dev-extra.jsonl",
     },
     "library": {
         "blind": STAGING / "library-blind.jsonl",
@@ -67,6 +72,7 @@ SPLITS = {
         "test": ROOT / "eval" / "library-test.jsonl",
         "staging": {"dev": STAGING / "library-dev.jsonl", "test": STAGING / "library-test.jsonl"},
         "ready": STAGING.parent / "library-split-ready",
+        "dev_more": ROOT / "eval" / "library-dev-extra.jsonl",
     },
 }
 
@@ -245,6 +251,42 @@ def make_split(name: str, source: Path) -> tuple[list[GoldQuestion], list[GoldQu
     return dev, test, log
 
 
+def make_extra_dev(name: str, source: Path) -> tuple[list[GoldQuestion], dict]:
+    """A later blind batch's dev questions and log: checked like the first, near-repeats of a test question dropped."""
+    config = {**SPLITS[name], "check": "passages"}  # the parser reads every library layout now: check exactly
+    questions, unparsed = read_blind(source)
+    kept, repairs, dropped = check(config, questions)
+    like_test = seen_before(kept, load_gold(config["test"]))
+    dev = [g for g in kept if g.id not in like_test]
+    log = {"name": f"{name}-extra-dev", "source": f"eval/blind/{source.name}", "check": config["check"],
+           "lines_read": len(questions) + len(unparsed), "kept": len(kept), "repairs": repairs,
+           "dropped": unparsed + dropped, "leak_similarity": LEAK_SIMILARITY,
+           "dropped_as_repeats_of_a_test_question": like_test,
+           "dev": {"file": str(config["dev_more"].relative_to(ROOT)), "n": len(dev),
+                   "types": dict(sorted(Counter(g.type for g in dev).items()))}}
+    return dev, log
+
+
+def extra_dev(name: str, source: Path) -> int:
+    """A later blind batch, all to dev (its own file); near-repeats of a test question are dropped."""
+    config = SPLITS[name]
+    out = config["dev_more"]
+    dev, log = make_extra_dev(name, source)
+    text = dump(dev)
+    if out.exists() and out.read_text(encoding="utf-8") != text:
+        print(f"error: {out} exists with other questions; nothing written", file=sys.stderr)
+        return 2
+    kept_copy = ROOT / "eval" / "blind" / source.name
+    if source.resolve() != kept_copy.resolve():
+        shutil.copy(source, kept_copy)
+    out.write_text(text, encoding="utf-8")
+    log = {**log, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    log_path = ROOT / "eval" / "splits" / f"{name}-extra-dev.json"
+    log_path.write_text(json.dumps(log, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(log, ensure_ascii=False, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=sorted(SPLITS))
@@ -252,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rewrite existing outputs only if identical")
     parser.add_argument("--no-staging", action="store_true", help="do not copy to /work/staging/questions")
     parser.add_argument("--dry-run", action="store_true", help="print what the split would be; write nothing")
+    parser.add_argument("--extra-dev", type=Path, metavar="FILE",
+                        help="a later blind batch: all to dev (eval/*dev-extra.jsonl), test unchanged")
     args = parser.parse_args(argv)
+    if args.extra_dev:
+        return extra_dev(args.name, args.extra_dev)
     config = SPLITS[args.name]
     blind = args.blind or config["blind"]
     kept_copy = ROOT / "eval" / "blind" / blind.name

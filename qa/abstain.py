@@ -8,7 +8,8 @@ asked that no clause near the topic gives). ``Policy`` is a logistic regression 
 them, stored as plain JSON (``qa/data/answerability.json``: feature names, scaler, coefficients,
 cut-off, version, the hashes of the question files it was fitted on and of the library's reports:
 dev questions about the shipped report judged against its index alone, library dev questions against
-an index of the corpus plus ``eval/library``). Applying it needs numpy only;
+an index of the corpus plus ``eval/library``). Questions refused before the model (``refused_before_model``:
+nothing to check, or outside the library) and small talk are not among its training rows. Applying it needs numpy only;
 fitting it (``python -m qa train-abstain``, see ``qa/abstain_eval.py``) uses scikit-learn, which sentence-transformers already
 brings.
 
@@ -72,16 +73,23 @@ EXTRA_FEATURES = ("cover_top", "dept_topic_gap")
 # What kind of detail a question asks for, by interrogative form only (no topic words), and what a
 # clause that gives it contains: a number, a date, a place. Answer-type matching, as in classic QA.
 _ASKS = {
-    "number": re.compile(r"多少|几[个条项家所年月天次号人位台辆成倍]|多[大高长远重]|比例|比率|占比|百分之|增速|增长率|排名第几"),
-    "time": re.compile(r"什么时候|何时|哪一?年|几月|几号|多久|多长时间|啥时候|哪一?天|几点|日期"),
-    "place": re.compile(r"哪个(?:街道|社区|区|地方|位置)|在哪[里儿]?|哪里|什么地方|地址|位置"),
+    "number": re.compile(r"多少|几[个条项家所年天次人位台辆成倍座处名户]|多[大高长远重]|排名第几"),
+    "day": re.compile(r"哪一?天|几号|几月几[日号]|具体日期|日期"),
+    "time": re.compile(r"什么时候|何时|哪一?年|哪个月|几月份?|多久|多长时间|啥时候|几点|时间表"),
+    "place": re.compile(r"哪个(?:街道|社区|区|地方|位置|场馆|村)|哪几个(?:街道|社区|村)|在哪[里儿个]?|哪里|什么地方|地址|位置|选址"),
 }
 _GIVES = {
     "number": re.compile(r"[0-9０-９]|[一二三四五六七八九十两百千万亿]+(?:个|条|家|万|亿|元|户|人|公里|项|所|台|辆|倍|成)"),
+    "day": re.compile(r"[0-9０-９一二三四五六七八九十]+\s*月(?:[0-9０-９一二三四五六七八九十]+\s*[日号]|份|底|初|中旬|上旬|下旬)|"
+                      r"[0-9０-９]+\s*[日号]|春节|国庆|元旦|五一|端午|中秋"),
     "time": re.compile(r"[0-9０-９一二三四五六七八九十半]+\s*(?:分钟|小时|个工作日|工作日|天|日|周|个月)|"
                        r"[0-9０-９]{4}年|[0-9一二三四五六七八九十]+月|年底|年内|年前|年初|今年|明年|前完成|期间|之前|以前|周期"),
-    "place": re.compile(r"街道|社区|路|街|村|园|广场|中心|片区|板块|沿线|周边|[\u4e00-\u9fff]{2}区"),
+    "place": re.compile(r"([\u4e00-\u9fff]{2})(?:街道|社区|路|街|村|广场|公园|园|片区|板块|场馆|体育馆|中心|镇|区)"),
 }
+# Years, dates and list numbers are no quantities: a clause that gives only those gives no number.
+_NOT_QUANTITY = re.compile(r"(?:19|20)[0-9]{2}\s*年|[0-9]{1,2}\s*月\s*(?:[0-9]{1,2}\s*日)?|[0-9]+\s*[.、)）]|第[0-9]+")
+# A place word with one of these in front is a kind of place, not a named one: 各街道, 全区社区, 有关片区.
+_GENERIC_PLACE = set("各全每本该所等和及的个些有相重周附城老新")
 _LOCATIVE = set("里上下边旁中内外前后")
 # The unit a number question asks for (多少吨, 几所, 多少钱) and what a clause giving it contains.
 _ASKED_UNIT = re.compile(r"(?:多少|几)(个|条|项|家|所|年|天|次|人|位|台|辆|倍|吨|公里|米|平方米|亩|元|钱|张|套|间|名|户|座|处|场|批|辆|栋|幢|公顷)")
@@ -156,9 +164,15 @@ def unknown_districts(query: "Query", index, corpus_text: str) -> list[str]:
 
 
 def _gives(kind: str, clause: str, unit: str | None) -> bool:
-    if kind == "number" and unit:
-        units = _UNIT_ALIASES.get(unit, unit)
-        return bool(re.search(_NUMERAL + f"(?:{units})", clause))
+    """Whether ``clause`` gives the kind of detail asked: a number (with the asked unit, if any; years
+    and dates do not count), a day, a time, a named place (芦溪街道, not 各街道)."""
+    if kind == "number":
+        clause = _NOT_QUANTITY.sub(" ", clause)
+        if unit:
+            units = _UNIT_ALIASES.get(unit, unit)
+            return bool(re.search(_NUMERAL + f"(?:{units})", clause))
+    if kind == "place":
+        return any(not (set(m.group(1)) & _GENERIC_PLACE) for m in _GIVES["place"].finditer(clause))
     return bool(_GIVES[kind].search(clause))
 
 
@@ -319,11 +333,19 @@ class Decision:
     features: dict[str, float]  # the model's inputs, for inspection (python -m qa.abstain_eval)
 
 
+def refused_before_model(query: "Query", hits: list["Hit"]) -> bool:
+    """No passage, nothing to check (no topic word, no department), or outside the library (``Query.foreign``:
+    西湖区…, 云州市卫健委…, a year no report is of or mentions; see qa.places)."""
+    return not hits or (not query.terms and not query.depts) or bool(query.foreign)
+
+
 def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = None) -> Decision:
     """Answer or abstain. Before the model: a question with no topic word and no department to look in
     ("abc", "？？？", "的的的", an emoji) has nothing the reports could be checked against, so it is refused
-    whatever the passages score (the model's coverage features read "nothing missing" there)."""
-    if not hits or (not query.terms and not query.depts):
+    whatever the passages score (the model's coverage features read "nothing missing" there); and a
+    question about a place or another level's organisation that no report is about or mentions
+    (``Query.foreign``: 西湖区, 云州市卫健委) is outside the library."""
+    if refused_before_model(query, hits):
         return Decision(True, 0.0, {})
     policy = policy or shipped_policy()
     values = question_features(query, hits, index)
@@ -423,7 +445,7 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
         cutoff=round(cutoff, 4), trained_on={**(source or {}), "n": int(len(y)), "n_unanswerable": int(np.sum(y == 0))},
         validation=validation,
         notes="p(answerable) = sigmoid(coef . ((x - mean) / scale) + intercept); abstain when p < cutoff. "
-              "Refit: python -m qa train-abstain --questions eval/dev.jsonl "
-              "--library-questions eval/library-dev.jsonl --library eval/library",
+              "Refit: python -m qa train-abstain --questions eval/dev.jsonl eval/dev-extra.jsonl "
+              "--library-questions eval/library-dev.jsonl eval/library-dev-extra.jsonl --library eval/library",
     )
     return policy, oof

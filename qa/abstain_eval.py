@@ -1,7 +1,7 @@
 """Fit and measure the answer-or-abstain policy: ``qa train-abstain``, per-type reports, ablations.
 
-``python -m qa train-abstain --questions eval/dev.jsonl --library-questions eval/library-dev.jsonl
---library eval/library`` (or ``python -m qa.abstain_eval train``) runs each dev question through the
+``python -m qa train-abstain --questions eval/dev.jsonl eval/dev-extra.jsonl --library-questions
+eval/library-dev.jsonl eval/library-dev-extra.jsonl --library eval/library`` (or ``python -m qa.abstain_eval train``) runs each dev question through the
 pipeline over its own index (``--questions``: the shipped report's index; ``--library-questions``: a
 temporary index of the corpus plus the ``--library`` folders, built as ``qa eval --library`` builds
 it), dumps the features of ``qa.abstain`` and refits ``qa/data/answerability.json`` on the union,
@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.abstain import (EXTRA_FEATURES, FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores,
-                        choose_cutoff, out_of_fold, question_features, shipped_policy, train)
+from qa.abstain import (FEATURES, MODEL_RESOURCE, TARGET_PRECISION, abstention_scores,
+                        choose_cutoff, out_of_fold, question_features, refused_before_model, shipped_policy, train)
 from qa.options import add_path_options, settings_from_args
 from qa.pipeline import ReportQA, Turn
+from qa.smalltalk import small_talk_kind
 
 BOOTSTRAP = 2000
 SEED = 0
@@ -73,8 +74,12 @@ def feature_rows(qa, rows: list[dict]) -> list[dict]:
     """Feature dump: one dict per question with ``id``, ``type``, ``label`` (1 = answerable) and features."""
     out = []
     for row in rows:
+        if small_talk_kind(row["q"]):  # answered with help text before any search: nothing to decide
+            continue
         query, hits = run_question(qa, row)
-        values = question_features(query, hits, qa.index) if hits else {name: 0.0 for name in FEATURES + EXTRA_FEATURES}
+        if refused_before_model(query, hits):  # the model never sees these questions
+            continue
+        values = question_features(query, hits, qa.index)
         out.append({"id": row.get("id", ""), "type": question_type(row), "label": int(not row.get("none")),
                     "q": row["q"], **values})
     return out
@@ -94,6 +99,7 @@ class Outcome:
     features: dict
     p: float = 0.0
     abstained: bool = False
+    refused: bool = False  # small talk (help text) or refused before the model (qa.abstain.refused_before_model)
 
 
 def _relevant(row: dict, dept: str, text: str, source: str = "") -> bool:
@@ -106,21 +112,26 @@ def _relevant(row: dict, dept: str, text: str, source: str = "") -> bool:
 def collect(qa, rows: list[dict]) -> list[Outcome]:
     out = []
     for row in rows:
+        if small_talk_kind(row["q"]):  # the pipeline answers with help text, citing nothing: an abstention
+            out.append(Outcome(row.get("id", ""), question_type(row), row["q"], int(not row.get("none")),
+                               None, None, None, {}, refused=True))
+            continue
         query, hits = run_question(qa, row, k=5)
-        feats = question_features(query, hits, qa.index) if hits else {f: 0.0 for f in FEATURES}
+        refused = refused_before_model(query, hits)
+        feats = {} if refused else question_features(query, hits, qa.index)
         rel = [_relevant(row, h.chunk.dept, h.chunk.text, h.chunk.source) for h in hits]
         single = ("dept" in row or "must" in row) and "multi" not in row and not row.get("none")
         multi = "multi" in row
         recall = (sum(d in {h.chunk.dept for h in hits[:5]} for d in row["multi"]) / len(row["multi"])) if multi else None
         out.append(Outcome(row.get("id", ""), question_type(row), row["q"], int(not row.get("none")),
                            float(any(rel[:1])) if single else None, float(any(rel[:5])) if single else None,
-                           recall, feats))
+                           recall, feats, refused=refused))
     return out
 
 
 def decide_all(outcomes: list[Outcome], probabilities, cutoff: float) -> None:
     for o, p in zip(outcomes, probabilities):
-        o.p, o.abstained = float(p), bool(p < cutoff)
+        o.p, o.abstained = (0.0, True) if o.refused else (float(p), bool(p < cutoff))
 
 
 def _interval(values: list[float], stat=np.mean) -> tuple[float, float]:
@@ -365,16 +376,20 @@ def cmd_report(args) -> int:
         groups = [(f"{qs.corpus}: {Path(f).name}", collect(qs.qa, read_questions(f))) for qs in sets for f in qs.files]
     everything = [o for _, g in groups for o in g]
     if args.oof:
-        data = _outcome_rows(everything)
-        y = np.array([o.label for o in everything])
+        modelled = [o for o in everything if not o.refused]
+        data = _outcome_rows(modelled)
+        y = np.array([o.label for o in modelled])
         policy, _ = train(data)
         X = np.array([[d[f] for f in FEATURES] for d in data])
         oof = out_of_fold(X, y, policy.validation["C"])
-        decide_all(everything, oof, choose_cutoff(oof, y))
-        source = f"out-of-fold (model refitted on these {len(everything)} questions)"
+        decide_all(modelled, oof, choose_cutoff(oof, y))
+        decide_all([o for o in everything if o.refused], [0.0] * (len(everything) - len(modelled)), 0.5)
+        source = (f"out-of-fold (model refitted on the {len(modelled)} questions it decides; "
+                  f"{len(everything) - len(modelled)} refused before it)")
     else:
         policy = shipped_policy()
-        decide_all(everything, [policy.probability(o.features) for o in everything], policy.cutoff)
+        decide_all(everything, [0.0 if o.refused else policy.probability(o.features) for o in everything],
+                   policy.cutoff)
         source = f"shipped model {policy.version}, cut-off {policy.cutoff}"
     if len(groups) > 1:
         groups.append(("all", everything))

@@ -113,6 +113,10 @@ def gather_evidence(query: Query, hits: list[Hit], corpus_text: str) -> Evidence
 
 
 def abstention_message(query: Query, evidence: Evidence, departments: list[str]) -> str:
+    covered = "、".join(departments[:12])
+    if query.foreign:
+        names = "、".join(query.foreign[:3])
+        return f"已收录的报告中没有关于{names}的内容，无法据此回答。已收录报告涉及的部门有：{covered}。"
     if query.unknown_depts:
         topic = "、".join(query.unknown_depts)
     elif evidence.missing:
@@ -121,7 +125,6 @@ def abstention_message(query: Query, evidence: Evidence, departments: list[str])
         topic = "、".join(f"“{t}”" for t in evidence.terms[:3])
     else:
         topic = "这个问题"
-    covered = "、".join(departments[:12])
     return f"报告中没有提到{topic}的相关内容，无法据此回答。本报告涉及的部门有：{covered}。"
 
 

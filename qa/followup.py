@@ -13,6 +13,10 @@ says so by general signals:
 - a place that names a report of the library (滨河区, 临江) but no topic, and an ellipsis (那滨河区呢)
   -> the last question with a topic or department, with its place swapped for the new one (or the new
   place put in front). A place is scope, like a department, not a topic word.
+- a topic but no place and no year, and a reference back or an ellipsis (托育那块呢，托位加多少 after
+  "2024年临江区要新增多少养老床位") -> the place and year of the last question that named one are put in
+  front: the conversation stays with the report it was about. This also applies when a department is
+  carried in (above) or named (那住建局在绿化这块怎么做).
 
 Anything else is taken as a new question. ``resolve`` returns the question as understood, so a
 UI can show "理解为：…".
@@ -30,7 +34,8 @@ MAX_CHARS = 500  # each earlier question is cut to this
 # pronouns that point back to something said before, and the markers of an elliptical follow-up.
 _REFERENCE = re.compile(r"它们?|他们|她们|其(?![他它中实余次])|该(?:局|部门|单位|办|委)|这个(?:部门|单位|局)|那个(?:部门|单位|局)|上述|前面")
 _TOPIC_PRONOUN = re.compile(r"这方面|这件事|这项工作|这个问题|这一块|这块|此事|同样的|一样的")
-_ELLIPSIS = re.compile(r"^(?:那|那么|还有|另外|再说说|再问|那请问)|呢\s*[？?。！!]*\s*$")
+_ELLIPSIS = re.compile(r"^(?:那|那么|还有|另外|再说说|再问|那请问)|呢\s*[？?。！!]*\s*$|呢[，,]")
+_YEAR = re.compile(r"(?:19|20)[0-9]{2}\s*年")
 
 
 @dataclass
@@ -38,10 +43,11 @@ class Resolution:
     question: str  # the question as understood (the input itself when nothing was carried)
     carried_dept: str | None = None  # department taken from the history
     carried_from: str | None = None  # earlier question whose topic was taken
+    carried_scope: str = ""  # place / year taken from the history (2024年临江区)
 
     @property
     def changed(self) -> bool:
-        return self.carried_dept is not None or self.carried_from is not None
+        return self.carried_dept is not None or self.carried_from is not None or bool(self.carried_scope)
 
 
 def _recent(history: Iterable[str]) -> list[str]:
@@ -75,14 +81,31 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
             if (topic_terms(earlier) or find_depts(earlier)) and not multi(earlier):
                 return Resolution(_swap_place(earlier, places[0], find_places(earlier)), None, earlier)
         return Resolution(question)
-    if not depts and terms and (ellipsis or _REFERENCE.search(question) or not has_noun(question)):
+    refers_back = ellipsis or bool(_REFERENCE.search(question)) or not has_noun(question)
+    if not depts and terms and refers_back:
         for earlier in recent:
             earlier_depts = find_depts(earlier)
             if len(earlier_depts) == 1:
-                return Resolution(f"{earlier_depts[0]}{question}", earlier_depts[0])
+                scope = _missing_scope(question, recent, find_places)
+                return Resolution(f"{scope}{earlier_depts[0]}{question}", earlier_depts[0], carried_scope=scope)
             if earlier_depts:  # several departments: ambiguous, do not guess
                 break
+    if terms and refers_back:
+        scope = _missing_scope(question, recent, find_places)
+        if scope:
+            return Resolution(f"{scope}{question}", carried_scope=scope)
     return Resolution(question)
+
+
+def _missing_scope(question: str, recent: list[str], find_places: Callable[[str], list[str]]) -> str:
+    """The place and year of the newest earlier question naming either, when ``question`` names neither."""
+    if find_places(question) or _YEAR.search(question):
+        return ""
+    for earlier in recent:
+        places, years = find_places(earlier)[:1], _YEAR.findall(earlier)[:1]
+        if places or years:
+            return "".join(years + places)
+    return ""
 
 
 def _swap_department(earlier: str, dept: str, earlier_depts: list[str], aliases: dict[str, str]) -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 from qa.answer import Answer, build_answer
 from qa.config import Settings
 from qa.index import MANIFEST, IndexUnusable, ReportIndex
-from qa.notices import scope_notices
 from qa.followup import Resolution, resolve as resolve_question
+from qa.notices import scope_notices
+from qa.places import library_places
 from qa.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
 from qa.smalltalk import small_talk_reply
 
@@ -38,9 +39,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def place_names(text: str, reports) -> list[str]:
     """The library's district names in ``text`` (临江区, or the short 临江), longest first, each once."""
-    names = {r.district for r in reports if r.district} | {r.district[:-1] for r in reports if len(r.district or "") >= 3}
     found, masked = [], text
-    for name in sorted(names, key=len, reverse=True):
+    for name in sorted(library_places(reports), key=len, reverse=True):
         if name in masked:
             found.append(name)
             masked = masked.replace(name, "\0")

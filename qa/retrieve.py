@@ -25,6 +25,8 @@ from qa.corpus import is_district_name
 from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
+from qa.places import (foreign_places, foreign_years, library_places, other_level_governments,
+                       other_level_organisations)
 from qa.synonyms import KEYWORD_SYNONYM_WEIGHT, synonym_keyword_scores
 
 MODES = ("keyword", "dense", "hybrid")
@@ -67,6 +69,7 @@ class Query:
     reports: list[str] = field(default_factory=list)  # report ids the question names unambiguously: filter
     prefer_reports: list[str] = field(default_factory=list)  # report ids it names softly (短名, 年份)
     dense_top: tuple[float, ...] = ()  # the five best cosines over all chunks, set by dense_scores
+    foreign: list[str] = field(default_factory=list)  # places, other levels' organisations, years outside the library
 
 
 @dataclass
@@ -98,6 +101,24 @@ def _alias_matches(text: str, aliases: dict[str, str]) -> list[tuple[int, str, s
     if not names:
         return []
     return [(m.start(), aliases[m.group()], m.group()) for m in _alias_pattern(names).finditer(text)]
+
+
+def abbreviated_departments(word: str, depts) -> list[str]:
+    """Departments an organisation-like word abbreviates, as Chinese abbreviations do: its characters in
+    order inside the department's name, from the same first character to the same last one (交通局 →
+    区交通运输局, 卫健局 → 区卫生健康局). Three characters at least; a leading 区 and place name are ignored."""
+    if len(word) < 3:
+        return []
+    out = []
+    for dept in depts:
+        name = dept[1:] if dept.startswith("区") else dept
+        start = name.find(word[0])
+        if start < 0 or name[-1] != word[-1]:
+            continue
+        rest = iter(name[start:])
+        if all(ch in rest for ch in word):
+            out.append(dept)
+    return out
 
 
 def is_hard_alias(alias: str, dept: str) -> bool:
@@ -155,6 +176,10 @@ class Retriever:
     def analyze(self, question: str) -> Query:
         index = self.index
         matches = _alias_matches(question, index.aliases)
+        other_level = other_level_organisations(question, matches, index.corpus_text)
+        if other_level:  # 市卫健委 is not the reports' 区卫健委: no department of theirs is named
+            skip = {dept for _, dept in other_level}
+            matches = [m for m in matches if m[1] not in skip]
         depts = list(dict.fromkeys(dept for _, dept, _ in matches))
         hard = list(dict.fromkeys(d for _, d, alias in matches if is_hard_alias(alias, d)))
         # A report's own alias (aliases.json "_reports") names that report's department only.
@@ -172,17 +197,26 @@ class Retriever:
         reports, prefer = named_reports(question, index.reports) if len(index.reports) > 1 else ([], [])
         terms = index.tokenizer.content_terms(question)
         if reports or prefer:  # 滨河区 / 临江 name a report, like a department name they are no topic word
-            names = {r.district for r in index.reports if r.district} | \
-                {r.district[:-1] for r in index.reports if len(r.district) >= 3}
+            names = library_places(index.reports)
             terms = [t for t in terms if t not in names]
-        unknown = [] if depts else unknown_organisations(terms, index.corpus_text)
+        unknown = [] if depts else [w for w in unknown_organisations(terms, index.corpus_text)
+                                    if not abbreviated_departments(w, index.departments)]
+        foreign = [name for name, _ in other_level]
         if not reports and not prefer:  # another district or city: not in the library (西湖区, 余杭区)
-            places = {r.district for r in index.reports} | {r.district[:-1] for r in index.reports if r.district}
-            unknown += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
-                        and w not in unknown]
+            places = library_places(index.reports)
+            foreign += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
+                        and w not in foreign]
+            foreign += [w for w in foreign_places(question, index.tokenizer.tagged(question), places,
+                                                  index.corpus_text) if w not in foreign]
+        foreign += [w for w in other_level_governments(question, index.reports, index.corpus_text) if w not in foreign]
+        named = [r for r in index.reports if r.id in reports] or index.reports  # 滨河区2023年: judged on 滨河区's report
+        foreign += foreign_years(question, named, index.corpus_text_of(reports))
+        foreign.sort(key=lambda w: question.find(w) % (len(question) + 1))  # in the order the question names them
+        unknown += [w for w in foreign if w not in unknown]
         tokens = index.tokenizer.tokens(question)
         return Query(question, depts, unknown, asks_across_departments(question), tokens, terms,
-                     hard_depts=hard, dept_reports=dept_reports, reports=reports, prefer_reports=prefer)
+                     hard_depts=hard, dept_reports=dept_reports, reports=reports, prefer_reports=prefer,
+                     foreign=foreign)
 
     # ------------------------------------------------------------ scoring
 

@@ -121,6 +121,27 @@ def test_new_questions_are_left_alone():
     assert not _resolve("天气呢", ["城管局和民政局分别在养老方面做什么"]).changed  # two departments: no guess
 
 
+def _places(text):
+    return [p for p in ("临江区", "滨河区") if p in text]
+
+
+def _resolve_in_library(question, history):
+    words = ["养老床位", "托育", "托位", "垃圾分类", "绿化"]
+    return resolve(question, history, _depts, lambda t: [w for w in words if w in t], ALIASES,
+                   asks_across_departments, find_places=_places)
+
+
+def test_a_follow_up_stays_with_the_report_the_conversation_is_about():
+    r = _resolve_in_library("托育那块呢，托位加多少", ["2024年临江区要新增多少养老床位？"])
+    assert r.question == "2024年临江区托育那块呢，托位加多少" and r.carried_scope == "2024年临江区" and r.changed
+    r = _resolve_in_library("那住建局在绿化这块怎么做", ["滨河区城管局在垃圾分类上做什么"])
+    assert r.question == "滨河区那住建局在绿化这块怎么做"
+    r = _resolve_in_library("它在托育方面呢", ["临江区民政局在养老床位上做什么"])  # department and place both carried
+    assert r.question == "临江区区民政局它在托育方面呢" and r.carried_dept == "区民政局"
+    assert not _resolve_in_library("滨河区托育那块呢", ["临江区要新增多少养老床位"]).carried_scope  # names its own
+    assert not _resolve_in_library("托育怎么安排", ["临江区要新增多少养老床位"]).changed  # a new question
+
+
 def test_history_is_bounded():
     history = ["城管局在垃圾分类上做什么"] + ["你好"] * MAX_TURNS
     assert not _resolve("那厕所革命呢", history).changed

@@ -1,5 +1,6 @@
-"""The shipped answerability model is what `qa train-abstain` fits today (real model): eval/dev.jsonl judged
-against the shipped report's index, eval/library-dev.jsonl against an index of corpus/ + eval/library/."""
+"""The shipped answerability model is what `qa train-abstain` fits today (real model): eval/dev.jsonl and
+eval/dev-extra.jsonl judged against the shipped report's index, eval/library-dev.jsonl and
+eval/library-dev-extra.jsonl against an index of corpus/ + eval/library/."""
 
 import hashlib
 import math
@@ -10,18 +11,19 @@ from qa.abstain import FEATURES, shipped_policy, train
 from qa.abstain_eval import LIBRARY, SHIPPED, feature_rows, read_questions
 from qa.config import PROJECT_ROOT
 
-DEV = PROJECT_ROOT / "eval" / "dev.jsonl"
-LIBRARY_DEV = PROJECT_ROOT / "eval" / "library-dev.jsonl"
-LIBRARY_DIR = PROJECT_ROOT / "eval" / "library"
-REFIT = ("python -m qa train-abstain --questions eval/dev.jsonl --library-questions eval/library-dev.jsonl "
-         "--library eval/library")
+EVAL = PROJECT_ROOT / "eval"
+DEV = [EVAL / "dev.jsonl", EVAL / "dev-extra.jsonl"]
+LIBRARY_DEV = [EVAL / "library-dev.jsonl", EVAL / "library-dev-extra.jsonl"]
+LIBRARY_DIR = EVAL / "library"
+REFIT = ("python -m qa train-abstain --questions eval/dev.jsonl eval/dev-extra.jsonl "
+         "--library-questions eval/library-dev.jsonl eval/library-dev-extra.jsonl --library eval/library")
 
 
 @pytest.fixture(scope="module")
 def dev_rows(qa, library_qa):
     """Each question's features against its own index, in the order `train-abstain` reads them."""
-    return ([{"corpus": SHIPPED, **r} for r in feature_rows(qa, read_questions(DEV))]
-            + [{"corpus": LIBRARY, **r} for r in feature_rows(library_qa, read_questions(LIBRARY_DEV))])
+    return ([{"corpus": SHIPPED, **r} for path in DEV for r in feature_rows(qa, read_questions(path))]
+            + [{"corpus": LIBRARY, **r} for path in LIBRARY_DEV for r in feature_rows(library_qa, read_questions(path))])
 
 
 def test_features_are_finite_and_complete(dev_rows):
@@ -33,8 +35,8 @@ def test_features_are_finite_and_complete(dev_rows):
 def test_shipped_model_is_reproduced_from_dev(dev_rows):
     shipped = shipped_policy()
     files = {f["file"]: (f["sha256"], f["corpus"]) for f in shipped.trained_on["files"]}
-    assert files == {"dev.jsonl": (hashlib.sha256(DEV.read_bytes()).hexdigest(), SHIPPED),
-                     "library-dev.jsonl": (hashlib.sha256(LIBRARY_DEV.read_bytes()).hexdigest(), LIBRARY)}, \
+    assert files == {**{p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), SHIPPED) for p in DEV},
+                     **{p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), LIBRARY) for p in LIBRARY_DEV}}, \
         f"a dev file changed: refit with `{REFIT}`"
     reports = {f["file"]: f["sha256"] for f in shipped.trained_on["library"]}
     assert reports == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in LIBRARY_DIR.iterdir()}, \
@@ -43,4 +45,5 @@ def test_shipped_model_is_reproduced_from_dev(dev_rows):
     assert refit.features == shipped.features and refit.validation["C"] == shipped.validation["C"]
     assert refit.coef == pytest.approx(shipped.coef, abs=1e-3)
     assert refit.cutoff == pytest.approx(shipped.cutoff, abs=1e-3)
-    assert refit.trained_on["n_unanswerable"] == shipped.trained_on["n_unanswerable"] == 59
+    assert refit.trained_on["n_unanswerable"] == shipped.trained_on["n_unanswerable"]
+    assert refit.trained_on["n"] == len(dev_rows) and shipped.trained_on["n_unanswerable"] >= 100

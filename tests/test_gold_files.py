@@ -14,8 +14,8 @@ from qa.corpus import load_corpus
 from qa.gold import ANSWERABLE_TYPES, UNANSWERABLE_TYPES, check_against_corpus, load_gold, parse_gold_line
 
 EVAL = PROJECT_ROOT / "eval"
-SHIPPED = ("questions.jsonl", "dev.jsonl", "test.jsonl")
-LIBRARY = ("library-dev.jsonl", "library-test.jsonl")
+SHIPPED = ("questions.jsonl", "dev.jsonl", "dev-extra.jsonl", "test.jsonl")
+LIBRARY = ("library-dev.jsonl", "library-dev-extra.jsonl", "library-test.jsonl")
 
 
 def _split_module():
@@ -110,3 +110,17 @@ def test_library_questions_match_the_report_passages(name, tmp_path):
         if not (corpus / report.name).exists():
             shutil.copy(report, corpus / report.name)
     assert check_against_corpus(load_gold(EVAL / name), load_corpus(corpus)) == {}
+
+
+@pytest.mark.parametrize("name", ["shipped", "library"])
+def test_the_second_blind_batch_is_dev_only_and_nothing_like_test(name):
+    split = _split_module()
+    config = split.SPLITS[name]
+    dev, log = split.make_extra_dev(name, EVAL / "blind" / f"{name}-blind-2.jsonl")
+    assert split.dump(dev) == config["dev_more"].read_text(encoding="utf-8")
+    test = load_gold(config["test"])
+    assert split.seen_before(dev, test) == {}  # no near-repeat of a test question is tuned on
+    earlier = load_gold(config["dev"])
+    assert not {g.id for g in dev} & {g.id for g in test + earlier}
+    committed = json.loads((EVAL / "splits" / f"{name}-extra-dev.json").read_text(encoding="utf-8"))
+    assert {k: v for k, v in committed.items() if k != "date"} == log

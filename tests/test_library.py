@@ -223,3 +223,21 @@ def test_a_place_follow_up_keeps_the_question_and_changes_the_district(library_q
     answer = library_qa.ask("那滨河区呢", history=[Turn("临江区城管局在垃圾分类上做什么")])
     assert answer.understood_as == "滨河区城管局在垃圾分类上做什么"
     assert set(_reports(answer)) == {BINHE}
+
+
+@pytest.mark.parametrize("question, named", [
+    ("云州市卫健委今年有什么重点工作", "市卫健委"),  # the parent city's commission, not a district department
+    ("云州市政府2021年的工作重点是什么", "云州市"),  # a city government: every report is a district's
+    ("西湖区2024年要新建几所学校", "西湖区"),  # a district the library has no report of
+    ("拱墅区2019年各部门有什么工作计划", "2019年"),  # a year of no report, mentioned by none
+])
+def test_questions_outside_the_library_are_refused(library_qa, question, named):
+    answer = library_qa.ask(question)
+    assert answer.abstained and not answer.citations and named in answer.answer
+
+
+def test_an_abbreviated_department_name_is_no_unknown_organisation(library_qa):
+    query = library_qa.retriever.analyze("临江交通局今年要新增和更新多少辆新能源公交车")
+    assert query.unknown_depts == [] and query.foreign == []
+    answer = library_qa.ask("临江交通局今年要新增和更新多少辆新能源公交车")
+    assert not answer.abstained and _reports(answer)[0] in {GWR, PLAN}

@@ -121,3 +121,21 @@ def test_the_harness_passes_history_and_scores_end_to_end(stub_qa, tmp_path):
     assert rows["d"]["correct"] and rows["d"]["abstained"] and rows["e"]["recall@5"] == 1.0
     assert result["e2e_accuracy"] == 0.8 and result["abstain_precision"] == 1.0
     assert set(result["by_type"]) == {"lexical", "follow-up", "none-absent", "multi-department"}
+
+
+@pytest.mark.parametrize("question, named", [
+    ("西湖区城管局在垃圾分类上做什么", "西湖区"),  # another district, glued to a department the report has
+    ("北京市朝阳区的垃圾分类", "北京市"),
+    ("余杭区住建局公租房筹集多少套", "余杭区"),
+    ("2019年城管局做了什么", "2019年"),  # a year the report is not of and never mentions
+])
+def test_questions_outside_the_library_are_refused_naming_the_place(stub_qa, question, named):
+    answer = stub_qa.ask(question)
+    assert answer.abstained and not answer.citations and answer.confidence == 0.0
+    assert f"没有关于{named}" in answer.answer
+
+
+def test_the_library_level_decides_what_is_another_level(stub_qa):
+    query = stub_qa.retriever.analyze("市城管局在垃圾分类上做什么")  # the city's, not the district's 区城管局
+    assert query.foreign == ["市城管局"] and "区城管局" not in query.depts
+    assert stub_qa.retriever.analyze("城管局在垃圾分类上做什么").foreign == []
