@@ -1,17 +1,21 @@
-"""Answer or abstain: a small logistic model over per-question evidence, learned on the dev questions.
+"""Answer or abstain: scope checks, then a small logistic model over per-question evidence, learned on dev.
+
+``refused_before_model``: no passage, nothing to check (no topic word, no department), or a question
+outside the library (``Query.foreign``, see ``qa.places``: another district or city, another level's
+organisation or government, a year no report is of or mentions, an organisation no report mentions).
 
 ``question_features`` turns one analysed question and its ranked hits into a fixed set of numbers
 that do not grow or shrink with the number of passages (best cosine, best − 5th cosine, the best
 clause's cosine, BM25 as a share of what the query's words could score, term coverage exact /
-by synonym, department evidence, districts or cities no report is about, a number / time / place
-asked that no clause near the topic gives). ``Policy`` is a logistic regression over
-them, stored as plain JSON (``qa/data/answerability.json``: feature names, scaler, coefficients,
-cut-off, version, the hashes of the question files it was fitted on and of the library's reports:
-dev questions about the shipped report judged against its index alone, library dev questions against
-an index of the corpus plus ``eval/library``). Questions refused before the model (``refused_before_model``:
-nothing to check, or outside the library) and small talk are not among its training rows. Applying it needs numpy only;
-fitting it (``python -m qa train-abstain``, see ``qa/abstain_eval.py``) uses scikit-learn, which sentence-transformers already
-brings.
+by synonym, department evidence, a number / day / time / place asked that no clause near the topic
+gives). ``Policy`` is a logistic regression over them whose coefficients keep the sign their evidence
+has (``RAISES`` / ``LOWERS``), stored as plain JSON (``qa/data/answerability.json``: feature names,
+scaler, coefficients, cut-off, version, the hashes of the question files it was fitted on and of the
+library's reports: dev questions about the shipped report judged against its index alone, library dev
+questions against an index of the corpus plus ``eval/library``). Questions refused before the model and
+small talk are not among its training rows. Applying it needs numpy only; fitting it (``python -m qa
+train-abstain``, see ``qa/abstain_eval.py``) uses scipy's bounded L-BFGS-B and scikit-learn's fold
+splitter, which sentence-transformers already brings.
 
 ``confidence`` is the model's probability that the reports answer the question; the policy abstains
 below ``cutoff``, which ``train`` chooses on cross-validated (out-of-fold) probabilities so that
@@ -53,20 +57,27 @@ FEATURES = (
     "no_terms",          # the question has no topic word at all (你好, 城管局做了什么)
     "named_dept",        # the question names a department of the corpus
     "dept_elsewhere",    # named department, and a passage of another one covers the topic better (by how much)
-    "unknown_org",       # an organisation-like word (…局/委/办公室) the corpus never mentions
     "multi",             # asks across departments
-    "unknown_place",     # names a place (jieba tag ns) the corpus never mentions: another district or city
-    "unknown_district",  # names a district / city / province (…区/县/市/省) that is no report's
-                         # and the evidence never mentions
+    "unknown_place",     # names a place (jieba tag ns) the corpus never mentions, that the scope check lets by
     "detail_unsupported",  # asks for a number (of a unit) / a time / a place: 1 − how close to the question (topic
                            # coverage or cosine) the best clause of the top passages that gives one is
     "statistic_gap",     # detail_unsupported · cover_top: the top passage covers the topic but gives no such detail
 )
 # Computed and dumped as well, but no longer model inputs: refitted across corpora, the model was better on dev
 # (out of fold) without them (`python -m qa.abstain_eval ablate` adds them back):
-#   cover_top       share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
-#   dept_topic_gap  named department, but its passages lack the topic words: named_dept·(1 − cover_top)
-EXTRA_FEATURES = ("cover_top", "dept_topic_gap")
+#   cover_top         share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
+#   dept_topic_gap    named department, but its passages lack the topic words: named_dept·(1 − cover_top)
+#   unknown_org       an organisation-like word (…局/委/办公室) the corpus never mentions   } refused before the
+#   unknown_district  a district / city / province no report is about or mentions          } model (qa.places)
+EXTRA_FEATURES = ("cover_top", "dept_topic_gap", "unknown_org", "unknown_district")
+# The direction each feature may push p(answerable): more evidence never lowers it, more missing evidence never
+# raises it. Fitted with these signs as bounds, the model cannot learn an artefact of the dev questions (a
+# negative weight on BM25 share because coverage already carries it) that turns against new questions, other
+# corpora or another embedding model. Features not listed take either sign.
+RAISES = frozenset({"dense_best", "dense_margin", "dense_hit", "clause_best", "keyword_share", "cover_exact",
+                    "cover_bigram", "cover_synonym", "cover_top"})
+LOWERS = frozenset({"no_terms", "dept_elsewhere", "unknown_org", "unknown_place", "unknown_district",
+                    "detail_unsupported", "statistic_gap", "dept_topic_gap"})
 
 # An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
 # 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
@@ -356,16 +367,44 @@ def decide(query: "Query", hits: list["Hit"], index, policy: Policy | None = Non
 # ---------------------------------------------------------------- fitting
 
 
-def _fit(X: np.ndarray, y: np.ndarray, C: float):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+@dataclass
+class _Fitted:
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
 
-    scaler = StandardScaler().fit(X)
-    model = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(scaler.transform(X), y)
-    return scaler, model
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        z = ((X - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
-def out_of_fold(X: np.ndarray, y: np.ndarray, C: float, folds: int = CV_FOLDS, repeats: int = CV_REPEATS) -> np.ndarray:
+def _fit(X: np.ndarray, y: np.ndarray, C: float, features: tuple[str, ...]) -> _Fitted:
+    """L2-regularised logistic regression on standardised features, classes weighted to balance (as
+    scikit-learn's ``class_weight="balanced"``), each coefficient bounded by its sign in RAISES / LOWERS
+    (scipy's L-BFGS-B)."""
+    from scipy.optimize import minimize
+
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale < 1e-12] = 1.0
+    Z = (X - mean) / scale
+    weight = np.where(y == 1, len(y) / (2 * max(int(y.sum()), 1)), len(y) / (2 * max(int((1 - y).sum()), 1)))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        z = Z @ w + b
+        residual = weight * (1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))) - y)
+        value = float(np.sum(weight * (np.logaddexp(0.0, z) - y * z)) + 0.5 / C * np.dot(w, w))
+        return value, np.append(Z.T @ residual + w / C, residual.sum())
+
+    bounds = [(0.0, None) if f in RAISES else (None, 0.0) if f in LOWERS else (None, None) for f in features]
+    result = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds + [(None, None)])
+    return _Fitted(mean, scale, result.x[:-1], float(result.x[-1]))
+
+
+def out_of_fold(X: np.ndarray, y: np.ndarray, C: float, features: tuple[str, ...] = FEATURES,
+                folds: int = CV_FOLDS, repeats: int = CV_REPEATS) -> np.ndarray:
     """Mean out-of-fold p(answerable) over ``repeats`` stratified ``folds``-fold splits (fixed seeds)."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -373,8 +412,7 @@ def out_of_fold(X: np.ndarray, y: np.ndarray, C: float, folds: int = CV_FOLDS, r
     total = np.zeros(len(y))
     for r in range(repeats):
         for train, test in StratifiedKFold(folds, shuffle=True, random_state=SEED + r).split(X, y):
-            scaler, model = _fit(X[train], y[train], C)
-            total[test] += model.predict_proba(scaler.transform(X[test]))[:, 1]
+            total[test] += _fit(X[train], y[train], C, features).predict(X[test])
     return total / repeats
 
 
@@ -427,21 +465,21 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
 
     scored = []
     for C in Cs:
-        oof = out_of_fold(X, y, C)
+        oof = out_of_fold(X, y, C, features)
         scored.append((log_loss(y, np.clip(oof, 1e-6, 1 - 1e-6)), C, oof))
     _, C, oof = min(scored, key=lambda s: (s[0], s[1]))
     cutoff = choose_cutoff(oof, y, precision)
-    scaler, model = _fit(X, y, C)
-    scale = [float(s) if s > 1e-12 else 1.0 for s in scaler.scale_]
-    validation = {"method": f"{CV_REPEATS}x stratified {CV_FOLDS}-fold out-of-fold probabilities", "C": C,
+    fitted = _fit(X, y, C, features)
+    validation = {"method": f"{CV_REPEATS}x stratified {CV_FOLDS}-fold out-of-fold probabilities",
+                  "fit": "L2 logistic regression, balanced classes, coefficient signs bounded (RAISES / LOWERS)", "C": C,
                   "target_abstention_precision": precision, **abstention_scores(oof, y, cutoff),
                   "brier": brier(oof, y), "calibration_error": calibration_error(oof, y),
                   "log_loss_by_C": {str(c): round(l, 4) for l, c, _ in scored}}
     digest = hashlib.sha256(json.dumps(rows, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
     policy = Policy(
         version=f"logreg-{len(features)}f-{digest}", features=list(features),
-        mean=[round(float(m), 6) for m in scaler.mean_], scale=[round(s, 6) for s in scale],
-        coef=[round(float(c), 6) for c in model.coef_[0]], intercept=round(float(model.intercept_[0]), 6),
+        mean=[round(float(m), 6) for m in fitted.mean], scale=[round(float(s), 6) for s in fitted.scale],
+        coef=[round(float(c), 6) for c in fitted.coef], intercept=round(fitted.intercept, 6),
         cutoff=round(cutoff, 4), trained_on={**(source or {}), "n": int(len(y)), "n_unanswerable": int(np.sum(y == 0))},
         validation=validation,
         notes="p(answerable) = sigmoid(coef . ((x - mean) / scale) + intercept); abstain when p < cutoff. "

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.abstain import model_fingerprint
 from qa.config import ChunkingParams, Settings
 from qa.corpus import Chunk, Corpus, load_corpus, corpus_fingerprint, quoted_terms
 from qa.document import ReportInfo
@@ -111,6 +112,8 @@ def manifest_problems(manifest: Manifest, settings: Settings, model_sha256: str 
         problems.append(f"chunking parameters changed ({manifest.chunking} -> {asdict(settings.chunking)})")
     if model_sha256 is not None and manifest.model_sha256 != model_sha256:
         problems.append(f"the embedding model at {settings.model_dir} is not the one the index was built with")
+    if manifest.answerability != model_fingerprint():
+        problems.append("the answer-or-abstain model (qa/data/answerability.json) changed since the index was built")
     return problems
 
 
@@ -350,7 +353,6 @@ class ReportIndex:
             departments=departments,
             built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
-        from qa.abstain import model_fingerprint
 
         manifest.answerability = model_fingerprint()
         index = cls(chunks, dense, clause_matrix, bm25, tokenizer, corpus.aliases, manifest,

@@ -201,9 +201,11 @@ class Retriever:
             terms = [t for t in terms if t not in names]
         unknown = [] if depts else [w for w in unknown_organisations(terms, index.corpus_text)
                                     if not abbreviated_departments(w, index.departments)]
-        foreign = [name for name, _ in other_level]
-        if not reports and not prefer:  # another district or city: not in the library (西湖区, 余杭区)
-            places = library_places(index.reports)
+        # An organisation no report mentions (区财政局 when no report has one): nothing of its can be quoted.
+        foreign = [name for name, _ in other_level] + unknown
+        places = library_places(index.reports)
+        if not any(name in question for name in places):  # another district or city (西湖区, 余杭区); a year
+            # that prefers a report (西湖区2024年…) does not make the place one of the library's
             foreign += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
                         and w not in foreign]
             foreign += [w for w in foreign_places(question, index.tokenizer.tagged(question), places,

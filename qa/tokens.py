@@ -21,6 +21,10 @@ _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
 _FRAME_POS = ("r", "u", "p", "c", "y", "e", "o", "d", "m", "q", "t")
 # A word built on an interrogative morpheme is part of the question, not its topic (干什么, 谁来管, 为何).
 _INTERROGATIVE = re.compile(r"什么|谁|哪|怎|多少|几时|为何|如何|何时|啥|吗$|呢$")
+# Function characters (modal verbs, aspect and structural particles, measure 个, directional 来/去) that
+# jieba's HMM glues to a neighbour into a word its dictionary does not have: 要建, 了能, 能装, 装个, 想送.
+# Such a two-character word is the other character alone, or nothing when both are function characters.
+_FUNCTION_CHARS = frozenset("要了能个来去想把被让给在着过得地的都也还就才又再会可将没")
 
 
 @lru_cache(maxsize=1)
@@ -107,5 +111,16 @@ class Tokenizer:
                     or (tag.startswith(_FRAME_POS) and word not in self.user_words_set)
                     or _INTERROGATIVE.search(word)):
                 continue
-            seen.setdefault(word)
+            word = self._without_glued_function_char(word)
+            if word and word not in stop:
+                seen.setdefault(word)
         return list(seen)
+
+    def _without_glued_function_char(self, word: str) -> str:
+        """要建 → 建, 了能 → "": a two-character word jieba's dictionary lacks, made with a function character."""
+        if word in _FUNCTION_CHARS:
+            return ""
+        if len(word) != 2 or word in self.user_words_set or self._cutter().FREQ.get(word, 0) > 0:
+            return word  # (jieba's FREQ also lists every word's prefixes, with frequency 0)
+        rest = "".join(ch for ch in word if ch not in _FUNCTION_CHARS)
+        return rest if len(rest) < 2 else word

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from qa.abstain import (FEATURES, Policy, abstention_scores, choose_cutoff, model_fingerprint, shipped_policy, train,
+from qa.abstain import (FEATURES, LOWERS, RAISES, Policy, abstention_scores, choose_cutoff, model_fingerprint, shipped_policy, train,
                         unknown_organisations, unknown_places)
 from qa.followup import MAX_TURNS, resolve
 from qa.retrieve import asks_across_departments
@@ -191,6 +191,23 @@ def test_training_is_reproducible_and_separates_easy_data():
     assert first.validation["recall"] >= 0.9 and first.validation["precision"] >= 0.9
     assert first.coef[FEATURES.index("cover_exact")] > 0
     assert oof.shape == (60,)
+
+
+def test_coefficients_keep_their_signs_whatever_the_data():
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(80):
+        label = int(i % 2)
+        values = {f: float(rng.normal(0.0, 0.5)) for f in FEATURES}
+        values["keyword_share"] = float(rng.normal(-2.0 * label, 0.5))  # evidence that here goes with unanswerable
+        values["statistic_gap"] = float(rng.normal(2.0 * label, 0.5))  # a gap that here goes with answerable
+        values["multi"] = float(rng.normal(-2.0 * label, 0.5))  # free to take either sign
+        rows.append({"label": label, **values})
+    policy, _ = train(rows)
+    coef = dict(zip(policy.features, policy.coef))
+    assert coef["keyword_share"] == 0.0 and coef["statistic_gap"] == 0.0  # bounded at zero, never reversed
+    assert coef["multi"] < 0
+    assert all(coef[f] >= 0 for f in RAISES if f in coef) and all(coef[f] <= 0 for f in LOWERS if f in coef)
 
 
 def _places(text):

@@ -69,6 +69,16 @@ def test_other_model_or_format_makes_index_stale(built, tmp_path):
         ReportIndex.load(settings.index_dir, settings)
 
 
+def test_another_answerability_model_makes_index_stale(built, tmp_path):
+    settings = _copy_settings(built, tmp_path)
+    manifest_path = settings.index_dir / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    data["answerability"] = {"version": "logreg-old", "sha256": "0" * 64}
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(IndexStaleError, match="answer-or-abstain model"):
+        ReportIndex.load(settings.index_dir, settings)
+
+
 def test_broken_and_missing_files_are_reported(built, tmp_path):
     settings = _copy_settings(built, tmp_path)
     (settings.index_dir / "dense.faiss").write_bytes(b"garbage")
