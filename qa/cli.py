@@ -94,6 +94,10 @@ def _pipeline(args: argparse.Namespace):
 
 
 def _print_answer(answer) -> None:
+    if answer.understood_as:
+        print(f"理解为：{answer.understood_as}")
+    for notice in answer.notices:
+        print(f"提示：{notice}")
     print(answer.answer)
     for n, c in enumerate(answer.citations, 1):
         where = " › ".join(c.section) or c.dept

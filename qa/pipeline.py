@@ -364,7 +364,7 @@ class ReportQA:
             if resolved != asked:
                 answer.understood_as = resolved
             # also on abstentions: "区住建局 says nothing on 养老; 区民政局 does" is what a refused dept-scope question needs
-            answer.notices = scope_notices(retriever, query, hits, dept)
+            answer.notices = scope_notices(retriever, query, hits, dept, answered=not answer.abstained)
         if answer.abstained:
             answer.kind = "abstained"
         return answer
