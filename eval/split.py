@@ -267,17 +267,23 @@ def make_extra_dev(name: str, source: Path) -> tuple[list[GoldQuestion], dict]:
     return dev, log
 
 
-def extra_dev(name: str, source: Path) -> int:
+def extra_dev(name: str, source: Path, dry_run: bool = False) -> int:
     """A later blind batch, all to dev (its own file); near-repeats of a test question are dropped."""
     config = SPLITS[name]
     out = config["dev_more"]
     dev, log = make_extra_dev(name, source)
+    if dry_run:
+        print(json.dumps(log, ensure_ascii=False, indent=1))
+        return 0
     text = dump(dev)
     if out.exists() and out.read_text(encoding="utf-8") != text:
         print(f"error: {out} exists with other questions; nothing written", file=sys.stderr)
         return 2
     kept_copy = ROOT / "eval" / "blind" / source.name
     if source.resolve() != kept_copy.resolve():
+        if kept_copy.exists() and kept_copy.read_bytes() != source.read_bytes():
+            print(f"error: {kept_copy} holds another batch; rename {source.name}; nothing written", file=sys.stderr)
+            return 2
         shutil.copy(source, kept_copy)
     out.write_text(text, encoding="utf-8")
     log = {**log, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -298,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a later blind batch: all to dev (eval/*dev-extra.jsonl), test unchanged")
     args = parser.parse_args(argv)
     if args.extra_dev:
-        return extra_dev(args.name, args.extra_dev)
+        return extra_dev(args.name, args.extra_dev, args.dry_run)
     config = SPLITS[args.name]
     blind = args.blind or config["blind"]
     kept_copy = ROOT / "eval" / "blind" / blind.name

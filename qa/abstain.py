@@ -57,6 +57,8 @@ FEATURES = (
     "no_terms",          # the question has no topic word at all (你好, 城管局做了什么)
     "named_dept",        # the question names a department of the corpus
     "dept_elsewhere",    # named department, and a passage of another one covers the topic better (by how much)
+    "unknown_org",       # no department named, and an organisation-like word (…局/委/办公室) the corpus never
+                         # mentions and no department's name abbreviates (交通局 for 区交通运输局 is known)
     "multi",             # asks across departments
     "unknown_place",     # names a place (jieba tag ns) the corpus never mentions, that the scope check lets by
     "detail_unsupported",  # asks for a number (of a unit) / a time / a place: 1 − how close to the question (topic
@@ -67,9 +69,8 @@ FEATURES = (
 # (out of fold) without them (`python -m qa.abstain_eval ablate` adds them back):
 #   cover_top         share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
 #   dept_topic_gap    named department, but its passages lack the topic words: named_dept·(1 − cover_top)
-#   unknown_org       an organisation-like word (…局/委/办公室) the corpus never mentions   } refused before the
-#   unknown_district  a district / city / province no report is about or mentions          } model (qa.places)
-EXTRA_FEATURES = ("cover_top", "dept_topic_gap", "unknown_org", "unknown_district")
+#   unknown_district  a district / city / province no report is about or mentions (refused before the model)
+EXTRA_FEATURES = ("cover_top", "dept_topic_gap", "unknown_district")
 # The direction each feature may push p(answerable): more evidence never lowers it, more missing evidence never
 # raises it. Fitted with these signs as bounds, the model cannot learn an artefact of the dev questions (a
 # negative weight on BM25 share because coverage already carries it) that turns against new questions, other
@@ -277,7 +278,7 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         "named_dept": named,
         "dept_topic_gap": named * (1.0 - cover_top) if terms else 0.0,
         "dept_elsewhere": elsewhere,
-        "unknown_org": float(bool(unknown_organisations(terms, corpus))) if not query.depts else 0.0,
+        "unknown_org": float(any(_ORG_WORD.match(w) for w in query.unknown_depts if w not in query.foreign)),
         "multi": float(query.multi),
         "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
         "unknown_district": float(bool(unknown_districts(query, index, corpus))),
@@ -461,21 +462,25 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
     y = np.array([r["label"] for r in rows], dtype=int)
     if len(set(y)) < 2:
         raise ValueError("training needs answerable and unanswerable questions")
-    from sklearn.metrics import log_loss
-
     scored = []
     for C in Cs:
-        oof = out_of_fold(X, y, C, features)
-        scored.append((log_loss(y, np.clip(oof, 1e-6, 1 - 1e-6)), C, oof))
-    _, C, oof = min(scored, key=lambda s: (s[0], s[1]))
+        oof = np.clip(out_of_fold(X, y, C, features), 1e-6, 1 - 1e-6)
+        losses = -(y * np.log(oof) + (1 - y) * np.log(1 - oof))  # each question's out-of-fold log-loss
+        scored.append((float(losses.mean()), float(losses.std() / np.sqrt(len(y))), C, oof))
+    # The one-standard-error rule: the most regularised C whose log-loss is within one standard error of the
+    # best (log-losses this close are noise, and the stronger prior varies less with a handful of questions).
+    best_loss, best_se = min((loss, se) for loss, se, _, _ in scored)
+    _, _, C, oof = min((s for s in scored if s[0] <= best_loss + best_se), key=lambda s: s[2])
     cutoff = choose_cutoff(oof, y, precision)
     fitted = _fit(X, y, C, features)
     validation = {"method": f"{CV_REPEATS}x stratified {CV_FOLDS}-fold out-of-fold probabilities",
                   "fit": "L2 logistic regression, balanced classes, coefficient signs bounded (RAISES / LOWERS)", "C": C,
                   "target_abstention_precision": precision, **abstention_scores(oof, y, cutoff),
                   "brier": brier(oof, y), "calibration_error": calibration_error(oof, y),
-                  "log_loss_by_C": {str(c): round(l, 4) for l, c, _ in scored}}
-    digest = hashlib.sha256(json.dumps(rows, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+                  "log_loss_by_C": {str(c): round(l, 4) for l, _, c, _ in scored},
+                  "C_rule": "smallest C within one standard error of the best out-of-fold log-loss"}
+    fitted_on = {"rows": rows, "features": list(features), "C": C, "fit": validation["fit"], "rule": validation["C_rule"]}
+    digest = hashlib.sha256(json.dumps(fitted_on, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
     policy = Policy(
         version=f"logreg-{len(features)}f-{digest}", features=list(features),
         mean=[round(float(m), 6) for m in fitted.mean], scale=[round(float(s), 6) for s in fitted.scale],

@@ -276,23 +276,28 @@ def _load_qa(args, synonym_weight: float | None = None, settings=None) -> Report
 
 @contextmanager
 def question_sets(args, synonym_weight: float | None = None) -> Iterator[list[QuestionSet]]:
-    """``--questions`` against the shipped index, ``--library-questions`` against a temporary index of
-    the corpus plus the ``--library`` folders (built as ``qa eval --library`` builds it)."""
+    """``--questions`` against a temporary index of the corpus, ``--library-questions`` against one of the
+    corpus plus the ``--library`` folders (both built as ``qa eval --library`` builds it)."""
     questions = list(getattr(args, "questions", None) or [])
     library_questions = list(getattr(args, "library_questions", None) or [])
     if not questions and not library_questions:
         raise SystemExit("error: give --questions and/or --library-questions")
     if library_questions and not args.library:
         raise SystemExit("error: --library-questions needs --library DIR (the library's reports)")
-    sets = []
-    if questions:
-        sets.append(QuestionSet(SHIPPED, questions, _load_qa(args, synonym_weight)))
-    with tempfile.TemporaryDirectory(prefix="qa-abstain-library-") as tmp:
-        if library_questions:
-            from qa.evaluate import library_settings
+    from qa.evaluate import library_settings
 
+    sets = []
+    with tempfile.TemporaryDirectory(prefix="qa-abstain-") as tmp:
+        # Both indexes are built here, so fitting never depends on the state of ./index (whose manifest
+        # names the answerability model it was built with: a refit makes it stale until the next build).
+        if questions:
+            (Path(tmp) / "shipped").mkdir()
+            settings = library_settings(settings_from_args(args), [], Path(tmp) / "shipped")
+            sets.append(QuestionSet(SHIPPED, questions, _load_qa(args, synonym_weight, settings)))
+        if library_questions:
+            (Path(tmp) / "library").mkdir()
             try:
-                settings = library_settings(settings_from_args(args), list(args.library), Path(tmp))
+                settings = library_settings(settings_from_args(args), list(args.library), Path(tmp) / "library")
             except ValueError as exc:
                 raise SystemExit(f"error: {exc}") from exc
             sets.append(QuestionSet(LIBRARY, library_questions, _load_qa(args, synonym_weight, settings)))

@@ -16,7 +16,7 @@ says so by general signals:
 - a topic but no place and no year, and a reference back or an ellipsis (托育那块呢，托位加多少 after
   "2024年临江区要新增多少养老床位") -> the place and year of the last question that named one are put in
   front: the conversation stays with the report it was about. This also applies when a department is
-  carried in (above) or named (那住建局在绿化这块怎么做).
+  carried in (above), not when the question names one (那三方办呢 may be another report's department).
 
 Anything else is taken as a new question. ``resolve`` returns the question as understood, so a
 UI can show "理解为：…".
@@ -90,7 +90,7 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
                 return Resolution(f"{scope}{earlier_depts[0]}{question}", earlier_depts[0], carried_scope=scope)
             if earlier_depts:  # several departments: ambiguous, do not guess
                 break
-    if terms and refers_back:
+    if terms and refers_back and not depts:
         scope = _missing_scope(question, recent, find_places)
         if scope:
             return Resolution(f"{scope}{question}", carried_scope=scope)

@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.index import MANIFEST, IndexUnusable, ReportIndex
 from qa.followup import Resolution, resolve as resolve_question
 from qa.notices import scope_notices
-from qa.places import library_places
+from qa.places import gazetteer, library_places
 from qa.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
 from qa.smalltalk import small_talk_reply
 
@@ -232,6 +232,7 @@ class ReportQA:
             model_sha = weights_sha256(self.settings.model_dir, self.settings.cache_dir)
         index = ReportIndex.load(self.settings.index_dir, self.settings, model_sha)
         index.tokenizer.load()
+        gazetteer()  # jieba's place names, read once here rather than on the first question
         if self.encoder_kind == "onnx":
             encoder = _onnx_encoder(index)
         else:
@@ -364,7 +365,8 @@ class ReportQA:
             if resolved != asked:
                 answer.understood_as = resolved
             # also on abstentions: "区住建局 says nothing on 养老; 区民政局 does" is what a refused dept-scope question needs
-            answer.notices = scope_notices(retriever, query, hits, dept, answered=not answer.abstained)
+            if not query.foreign:  # outside the library: the refusal names why, a scope notice adds nothing
+                answer.notices = scope_notices(retriever, query, hits, dept)
         if answer.abstained:
             answer.kind = "abstained"
         return answer

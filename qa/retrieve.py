@@ -25,8 +25,8 @@ from qa.corpus import is_district_name
 from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
-from qa.places import (foreign_places, foreign_years, library_places, other_level_governments,
-                       other_level_organisations)
+from qa.places import (foreign_places, foreign_years, library_places, missing_work_reports,
+                       other_level_governments, other_level_organisations)
 from qa.synonyms import KEYWORD_SYNONYM_WEIGHT, synonym_keyword_scores
 
 MODES = ("keyword", "dense", "hybrid")
@@ -176,7 +176,8 @@ class Retriever:
     def analyze(self, question: str) -> Query:
         index = self.index
         matches = _alias_matches(question, index.aliases)
-        other_level = other_level_organisations(question, matches, index.corpus_text)
+        tagged = index.tokenizer.tagged(question)
+        other_level = other_level_organisations(question, tagged, matches, index.corpus_text)
         if other_level:  # 市卫健委 is not the reports' 区卫健委: no department of theirs is named
             skip = {dept for _, dept in other_level}
             matches = [m for m in matches if m[1] not in skip]
@@ -201,18 +202,17 @@ class Retriever:
             terms = [t for t in terms if t not in names]
         unknown = [] if depts else [w for w in unknown_organisations(terms, index.corpus_text)
                                     if not abbreviated_departments(w, index.departments)]
-        # An organisation no report mentions (区财政局 when no report has one): nothing of its can be quoted.
-        foreign = [name for name, _ in other_level] + unknown
+        foreign = [name for name, _ in other_level]
         places = library_places(index.reports)
         if not any(name in question for name in places):  # another district or city (西湖区, 余杭区); a year
             # that prefers a report (西湖区2024年…) does not make the place one of the library's
             foreign += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
                         and w not in foreign]
-            foreign += [w for w in foreign_places(question, index.tokenizer.tagged(question), places,
-                                                  index.corpus_text) if w not in foreign]
-        foreign += [w for w in other_level_governments(question, index.reports, index.corpus_text) if w not in foreign]
+            foreign += [w for w in foreign_places(question, tagged, places, index.corpus_text) if w not in foreign]
+        foreign += [w for w in other_level_governments(question, tagged, index.reports) if w not in foreign]
         named = [r for r in index.reports if r.id in reports] or index.reports  # 滨河区2023年: judged on 滨河区's report
         foreign += foreign_years(question, named, index.corpus_text_of(reports))
+        foreign += [w for w in missing_work_reports(question, index.reports) if w not in foreign]
         foreign.sort(key=lambda w: question.find(w) % (len(question) + 1))  # in the order the question names them
         unknown += [w for w in foreign if w not in unknown]
         tokens = index.tokenizer.tokens(question)

@@ -94,8 +94,8 @@ def test_answers_carry_a_confidence_and_common_words_are_no_organisations(qa, qu
     assert not answer.abstained and 0.5 <= answer.confidence <= 1.0
 
 
-_KNOWN_FALSE_ABSTENTION = pytest.mark.xfail(strict=False, reason="one of the 4 out-of-fold false abstentions of the "
-                                            "model fitted across corpora (p 0.16 < 0.21); counted in the README's "
+_KNOWN_FALSE_ABSTENTION = pytest.mark.xfail(strict=False, reason="a dev false abstention of the learned policy "
+                                            "(no word of it in the report: 照明暗区); counted in the README's "
                                             "figures, not patched by a rule")
 
 
@@ -153,11 +153,3 @@ def test_a_question_without_topic_words_or_department_is_refused(qa, question):
     answer = qa.ask(question)
     assert answer.abstained and not answer.citations and answer.confidence == 0.0
 
-
-def test_an_answer_says_which_nouns_its_passages_do_not_mention(qa):
-    answer = qa.ask("老房子能装电梯吗")  # answered from 既有住宅加装电梯: the report never says 老房子
-    assert not answer.abstained and any("没有直接提到“老房子”" in n for n in answer.notices)
-    assert not any("电梯" in n for n in answer.notices)
-    assert not any("没有直接提到" in n for n in qa.ask("城管局在垃圾分类上做什么").notices)
-    refused = qa.ask("区财政局今年的预算是多少")
-    assert refused.abstained and not any("没有直接提到" in n for n in refused.notices)  # only on answers
