@@ -10,9 +10,9 @@ says so by general signals:
   history is put in front;
 - a department but no topic, and an ellipsis or a topic pronoun (那民政局呢, 民政局这方面呢)
   -> the last question that had a topic, with its department swapped for the new one;
-- a place that names a report of the library (滨河区, 临江) but no topic, and an ellipsis (那滨河区呢)
-  -> the last question with a topic or department, with its place swapped for the new one (or the new
-  place put in front). A place is scope, like a department, not a topic word.
+- a place that names a report of the library (滨河区, 临江) or a year, but no topic, and an ellipsis
+  (那滨河区呢, 2023年呢) -> the last question with a topic or department, with its place / year swapped for
+  the new one (or the new one put in front). A place or a year is scope, like a department, not a topic word.
 - a topic but no place and no year, and a reference back or an ellipsis (托育那块呢，托位加多少 after
   "2024年临江区要新增多少养老床位") -> the place and year of the last question that named one are put in
   front: the conversation stays with the report it was about. This also applies when a department is
@@ -76,10 +76,14 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
                     swapped = _swap_place(swapped, places[0], find_places(earlier))
                 return Resolution(swapped, None, earlier)
         return Resolution(question)
-    if places and not depts and not terms and ellipsis:
+    years = _YEAR.findall(question)
+    if (places or years) and not depts and not terms and ellipsis:
         for earlier in recent:
             if (topic_terms(earlier) or find_depts(earlier)) and not multi(earlier):
-                return Resolution(_swap_place(earlier, places[0], find_places(earlier)), None, earlier)
+                swapped = _swap_place(earlier, places[0], find_places(earlier)) if places else earlier
+                if years:
+                    swapped = _swap_year(swapped, years[0])
+                return Resolution(swapped, None, earlier)
         return Resolution(question)
     refers_back = ellipsis or bool(_REFERENCE.search(question)) or not has_noun(question)
     if not depts and terms and refers_back:
@@ -115,6 +119,12 @@ def _swap_department(earlier: str, dept: str, earlier_depts: list[str], aliases:
             if aliases[alias] == earlier_depts[0] and alias in earlier:
                 return earlier.replace(alias, dept, 1)
     return f"{dept}{earlier}"
+
+
+def _swap_year(earlier: str, year: str) -> str:
+    """``earlier`` with its first year replaced by ``year``, or ``year`` put in front."""
+    swapped, n = _YEAR.subn(year, earlier, count=1)
+    return swapped if n else f"{year}{earlier}"
 
 
 def _swap_place(earlier: str, place: str, earlier_places: list[str]) -> str:

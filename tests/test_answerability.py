@@ -142,6 +142,14 @@ def test_a_follow_up_stays_with_the_report_the_conversation_is_about():
     assert not _resolve_in_library("托育怎么安排", ["临江区要新增多少养老床位"]).changed  # a new question
 
 
+def test_a_year_follow_up_swaps_the_year():
+    assert _resolve_in_library("2023年呢", ["临江区2024年要新增多少养老床位"]).question == "临江区2023年要新增多少养老床位"
+    assert _resolve_in_library("那2023年呢？", ["临江区要新增多少养老床位"]).question == "2023年临江区要新增多少养老床位"
+    assert _resolve_in_library("那滨河区2021年呢", ["临江区2024年要新增多少养老床位"]).question == \
+        "滨河区2021年要新增多少养老床位"
+    assert not _resolve_in_library("2023年养老床位", ["临江区2024年要新增多少托位"]).changed  # a question of its own
+
+
 def test_history_is_bounded():
     history = ["城管局在垃圾分类上做什么"] + ["你好"] * MAX_TURNS
     assert not _resolve("那厕所革命呢", history).changed
