@@ -20,6 +20,9 @@ from qa.document import CorpusError
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 READABLE_SUFFIXES = TEXT_SUFFIXES + (".docx", ".pdf")
 MAX_FILE_BYTES = 50 * 2**20  # a report larger than this is refused, not read
+MAX_UNZIPPED_BYTES = 200 * 2**20  # a .docx that unzips to more than this (a zip bomb) is refused
+MAX_ZIP_RATIO = 200  # nor one whose parts claim to expand more than this (ordinary .docx: under 20)
+MAX_PDF_PAGES = 2000  # a PDF with more pages is refused before any page is read
 
 _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -199,6 +202,7 @@ def read_docx(path: Path) -> str:
         from docx.opc.exceptions import PackageNotFoundError
     except ImportError as exc:  # pragma: no cover - python-docx is a dependency
         raise CorpusError(f"{path.name}: python-docx is not installed") from exc
+    check_zip_size(path)
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
@@ -210,6 +214,23 @@ def read_docx(path: Path) -> str:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # odd numbering or style XML
         raise CorpusError(f"{path.name}: unreadable list numbering or styles in the .docx "
                           f"({type(exc).__name__}: {exc})") from exc
+
+
+def check_zip_size(path: Path) -> None:
+    """Refuse a .docx whose parts, by the sizes its zip directory declares, expand past
+    ``MAX_UNZIPPED_BYTES`` or more than ``MAX_ZIP_RATIO`` times: read before anything is inflated."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CorpusError(f"{path.name}: not a readable .docx ({exc})") from exc
+    unzipped = sum(e.file_size for e in entries)
+    packed = max(sum(e.compress_size for e in entries), 1)
+    if unzipped > MAX_UNZIPPED_BYTES or unzipped / packed > MAX_ZIP_RATIO:
+        raise CorpusError(f"{path.name}: the .docx would unzip to {unzipped // 2**20} MB "
+                          f"({unzipped / packed:.0f} times its size); refused as a possible zip bomb")
 
 
 def _docx_text(document) -> str:
@@ -326,6 +347,8 @@ def read_pdf(path: Path) -> str:
         reader = PdfReader(str(path))
         if reader.is_encrypted and not reader.decrypt(""):
             raise CorpusError(f"{path.name}: the PDF is password-protected")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise CorpusError(f"{path.name}: {len(reader.pages)} pages, more than {MAX_PDF_PAGES}; split it")
         pages = [page.extract_text() or "" for page in reader.pages]
     except CorpusError:
         raise

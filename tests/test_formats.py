@@ -207,3 +207,33 @@ def test_numbers_past_ninety_nine_stay_arabic():
     from qa.document import chinese_numeral
 
     assert chinese_numeral(99) == "九十九" and chinese_numeral(100) == "100" and chinese_numeral(-1) == "-1"
+
+
+def test_a_docx_zip_bomb_is_refused_before_inflating(tmp_path):
+    import zipfile
+
+    from qa.readers import MAX_ZIP_RATIO, CorpusError
+
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "0" * (8 * 2**20))  # 8 MB of one character: ~1000 times smaller
+    assert bomb.stat().st_size * MAX_ZIP_RATIO < 8 * 2**20
+    with pytest.raises(CorpusError, match="zip bomb"):
+        read_report_file(bomb)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(bomb, corpus / "bomb.docx")
+    (corpus / "ok.md").write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "bomb.docx: skipped" in load_corpus(corpus, quiet=True).summary()
+    read_report_file(write_docx(GWR.read_text(encoding="utf-8"), tmp_path / "gwr.docx"))  # an ordinary one reads
+
+
+def test_a_pdf_with_too_many_pages_is_refused(tmp_path, monkeypatch):
+    import qa.readers
+    from qa.readers import CorpusError
+
+    path = write_pdf(BINHE.read_text(encoding="utf-8"), tmp_path / "binhe.pdf")
+    monkeypatch.setattr(qa.readers, "MAX_PDF_PAGES", 2)
+    with pytest.raises(CorpusError, match="pages, more than 2; split it"):
+        read_report_file(path)
