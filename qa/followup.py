@@ -12,7 +12,8 @@ says so by general signals:
   -> the last question that had a topic, with its department swapped for the new one;
 - a place that names a report of the library (滨河区, 临江) or a year, but no topic, and an ellipsis
   (那滨河区呢, 2023年呢) -> the last question with a topic or department, with its place / year swapped for
-  the new one (or the new one put in front). A place or a year is scope, like a department, not a topic word.
+  the new one (or the new one put in front); a new place alone drops the earlier year (that district's
+  report is of its own year). A place or a year is scope, like a department, not a topic word.
 - a topic but no place and no year, and a reference back or an ellipsis (托育那块呢，托位加多少 after
   "2024年临江区要新增多少养老床位") -> the place and year of the last question that named one are put in
   front: the conversation stays with the report it was about. This also applies when a department is
@@ -83,6 +84,8 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
                 swapped = _swap_place(earlier, places[0], find_places(earlier)) if places else earlier
                 if years:
                     swapped = _swap_year(swapped, years[0])
+                else:  # 那滨河区呢 after 临江区2023年…: the other district's report is of its own year
+                    swapped = _YEAR.sub("", swapped)
                 return Resolution(swapped, None, earlier)
         return Resolution(question)
     refers_back = ellipsis or bool(_REFERENCE.search(question)) or not has_noun(question)

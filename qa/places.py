@@ -21,7 +21,8 @@ report, so 新建区 (a district, but 新建 is a word the reports use) never do
 level (宁波) is left to the model: too many such names are ordinary words (安宁, 大都, 京都).
 
 A year works the same way: a question about 2019年 when no report is of 2019 and none mentions it (in
-digits or in Chinese numerals: 二〇三五年), unless it ends a range or a target (2021-2025年, 到2025年);
+digits or in Chinese numerals: 二〇三五年), unless it ends a range or bounds a period (2021-2025年, 到2025年,
+2025年之前, 2019年以来);
 and a government work report named by a year the library holds no work report of (2022年政府工作报告).
 """
 
@@ -38,6 +39,7 @@ LEVELS = "省市区县"
 # 市卫健委, 省教育厅, 县民政局 (the reports' departments are 区卫健委, 区民政局 …).
 OTHER_LEVELS = "省市县"
 _ORG_SUFFIX = re.compile(r"(?:委员会|办公室|委|局|办|厅|处|中心)?")
+_ORG_END = re.compile(r"(?:委员会|办公室|委|局|办|厅|处|中心)$")
 # A word after a place name that puts it at a level: the level alone, or an organisation of that level.
 _LEVEL_WORD = re.compile(r"^[省市区县](?:[\u4e00-\u9fff]*(?:局|委|办|厅|处|中心|政府|法院|检察院))?$")
 # Quantifiers and deictics that make a "place" generic: 各省市, 全市, 本区, 外省.
@@ -46,7 +48,8 @@ _GENERIC_START = set("各全本该每外两多诸我他")
 _GOVERNMENT_AFTER = re.compile(r"(?:人民)?(?:政府|党委|委员会)|[0-9０-９年\s]{0,6}的?政府工作报告")
 
 _YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})\s*年")
-_RANGE_OR_TARGET = re.compile(r"[到至~～\-—–]\s*$")
+_RANGE_OR_TARGET = re.compile(r"[到至~～\-—–]\s*$")  # before the year: 2021-2025年, 到2030年, 截至2025年
+_TARGET_AFTER = re.compile(r"\s*(?:底)?(?:之前|以前|前|以来|以后|之后|起)")  # after it: 2025年之前, 2019年以来
 _DIGITS = "〇一二三四五六七八九"
 # A government work report named by its year: 2022年政府工作报告, 2022年临江区人民政府工作报告.
 _WORK_REPORT_YEAR = re.compile(r"((?:19|20)[0-9]{2})\s*年度?的?[\u4e00-\u9fff]{0,5}?政府工作报告")
@@ -141,6 +144,10 @@ def other_level_organisations(text: str, tagged: list[tuple[str, str]], matches:
             continue
         end = pos + len(alias)
         name = text[pos - 1:end] + _ORG_SUFFIX.match(text, end).group()  # 市 + 卫健 + 委
+        if not _ORG_END.search(name):  # 市城管考核: a topic (城管) behind 市, no organisation named
+            continue
+        if any(d == dept and p != pos for p, d, _ in matches):  # 滨河城管局 … 市城管局考核: its own is named too
+            continue
         if name not in corpus_text:
             out.append((name, dept))
     return out
@@ -171,7 +178,8 @@ def foreign_years(text: str, reports, corpus_text: str) -> list[str]:
     for m in _YEAR.finditer(text):
         year = m.group(1)
         if (year in years or year in corpus_text or _chinese_year(year) in corpus_text
-                or _RANGE_OR_TARGET.search(text[:m.start()]) or f"{year}年" in out):
+                or _RANGE_OR_TARGET.search(text[:m.start()]) or _TARGET_AFTER.match(text, m.end())
+                or f"{year}年" in out):
             continue
         out.append(f"{year}年")
     return out

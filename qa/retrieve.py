@@ -21,7 +21,6 @@ from functools import lru_cache
 import numpy as np
 
 from qa.abstain import unknown_organisations
-from qa.corpus import is_district_name
 from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
@@ -206,8 +205,6 @@ class Retriever:
         places = library_places(index.reports)
         if not any(name in question for name in places):  # another district or city (西湖区, 余杭区); a year
             # that prefers a report (西湖区2024年…) does not make the place one of the library's
-            foreign += [w for w in terms if is_district_name(w) and w not in places and w not in index.corpus_text
-                        and w not in foreign]
             foreign += [w for w in foreign_places(question, tagged, places, index.corpus_text) if w not in foreign]
         foreign += [w for w in other_level_governments(question, tagged, index.reports) if w not in foreign]
         named = [r for r in index.reports if r.id in reports] or index.reports  # 滨河区2023年: judged on 滨河区's report

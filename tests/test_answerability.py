@@ -148,6 +148,8 @@ def test_a_year_follow_up_swaps_the_year():
     assert _resolve_in_library("那滨河区2021年呢", ["临江区2024年要新增多少养老床位"]).question == \
         "滨河区2021年要新增多少养老床位"
     assert not _resolve_in_library("2023年养老床位", ["临江区2024年要新增多少托位"]).changed  # a question of its own
+    # a new district alone drops the earlier year: 滨河区's report is of its own year
+    assert _resolve_in_library("滨河区呢？", ["临江区2023年新增养老床位多少？"]).question == "滨河区新增养老床位多少？"
 
 
 def test_history_is_bounded():

@@ -62,6 +62,7 @@ def test_places_named_outside_the_library(tokenizer, question, found):
     "乡村振兴区域协调发展", "城市南部县城发展", "大都市区建设", "长三角区域一体化",  # gazetteer names inside words
     "怎么保障社会安宁", "各省市有什么经验", "宁波的小区微治理",  # no level: left to the model
     "今年新建区级养老中心吗",  # 新建区 is a district, but 新建 a word the reports use
+    "江湾、临渡两处夜间经济试点区有什么安排",  # 试点区 is no place name
 ])
 def test_no_foreign_place(tokenizer, question):
     assert _foreign(tokenizer, question, CORPUS + "新建") == []
@@ -78,6 +79,8 @@ def test_place_mentions_need_a_district_like_name(tokenizer):
     ("夜市商务局怎么培育", [(2, "区商务局", "商务局")], []),  # 夜市 is a word: no level before 商务局
     ("海绵城市住建局怎么建", [(4, "区住建局", "住建局")], []),
     ("推动企业上市商务局做什么", [(6, "区商务局", "商务局")], []),
+    ("滨河城管局在云州市城管考核中排第几", [(2, "区城管局", "城管局"), (9, "区城管局", "城管")], []),  # a topic
+    ("滨河区城管局力争在市城管局考核中排第几", [(2, "区城管局", "区城管局"), (10, "区城管局", "城管局")], []),
 ])
 def test_another_levels_organisation(tokenizer, question, matches, found):
     assert other_level_organisations(question, tokenizer.tagged(question), matches, CORPUS) == found
@@ -108,6 +111,7 @@ def test_another_levels_government(tokenizer, question, found):
     ("滨河区2035年远景目标纲要", []),  # mentioned in Chinese numerals
     ("十四五规划（2021-2025年）有哪些重点", []),  # the end of a range
     ("到2030年要达到什么目标", []),  # a target
+    ("2025年之前拱墅区的总目标是什么", []), ("2019年以来有哪些变化", []),
     ("12019年", []),
 ])
 def test_years_no_report_is_of_or_mentions(question, found):
