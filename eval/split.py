@@ -61,7 +61,7 @@ SPLITS = {
         "test": ROOT / "eval" / "test.jsonl",
         "staging": {"dev": STAGING / "dev.jsonl", "test": STAGING / "test.jsonl"},
         "ready": STAGING.parent / "split-ready",
-        "dev_more": ROOT / "eval" / "dev-extra.jsonl",
+        "second_batch_dev": ROOT / "eval" / "dev-extra.jsonl",
     },
     "library": {
         "blind": STAGING / "library-blind.jsonl",
@@ -72,7 +72,7 @@ SPLITS = {
         "test": ROOT / "eval" / "library-test.jsonl",
         "staging": {"dev": STAGING / "library-dev.jsonl", "test": STAGING / "library-test.jsonl"},
         "ready": STAGING.parent / "library-split-ready",
-        "dev_more": ROOT / "eval" / "library-dev-extra.jsonl",
+        "second_batch_dev": ROOT / "eval" / "library-dev-extra.jsonl",
     },
 }
 
@@ -262,7 +262,7 @@ def make_extra_dev(name: str, source: Path) -> tuple[list[GoldQuestion], dict]:
            "lines_read": len(questions) + len(unparsed), "kept": len(kept), "repairs": repairs,
            "dropped": unparsed + dropped, "leak_similarity": LEAK_SIMILARITY,
            "dropped_as_repeats_of_a_test_question": like_test,
-           "dev": {"file": str(config["dev_more"].relative_to(ROOT)), "n": len(dev),
+           "dev": {"file": str(config["second_batch_dev"].relative_to(ROOT)), "n": len(dev),
                    "types": dict(sorted(Counter(g.type for g in dev).items()))}}
     return dev, log
 
@@ -270,7 +270,7 @@ def make_extra_dev(name: str, source: Path) -> tuple[list[GoldQuestion], dict]:
 def extra_dev(name: str, source: Path, dry_run: bool = False) -> int:
     """A later blind batch, all to dev (its own file); near-repeats of a test question are dropped."""
     config = SPLITS[name]
-    out = config["dev_more"]
+    out = config["second_batch_dev"]
     dev, log = make_extra_dev(name, source)
     if dry_run:
         print(json.dumps(log, ensure_ascii=False, indent=1))

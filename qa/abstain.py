@@ -2,7 +2,7 @@
 
 ``refused_before_model``: no passage, nothing to check (no topic word, no department), or a question
 outside the library (``Query.foreign``, see ``qa.places``: another district or city, another level's
-organisation or government, a year no report is of or mentions, an organisation no report mentions).
+organisation or government, a year no report is of or mentions).
 
 ``question_features`` turns one analysed question and its ranked hits into a fixed set of numbers
 that do not grow or shrink with the number of passages (best cosine, best − 5th cosine, the best
@@ -69,19 +69,17 @@ FEATURES = (
 # (out of fold) without them (`python -m qa.abstain_eval ablate` adds them back):
 #   cover_top         share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
 #   dept_topic_gap    named department, but its passages lack the topic words: named_dept·(1 − cover_top)
-#   unknown_district  a district / city / province no report is about or mentions (refused before the model)
-EXTRA_FEATURES = ("cover_top", "dept_topic_gap", "unknown_district")
+# (A district or city no report is about is no feature: such a question is refused before the model.)
+EXTRA_FEATURES = ("cover_top", "dept_topic_gap")
 # The direction each feature may push p(answerable): more evidence never lowers it, more missing evidence never
 # raises it. Fitted with these signs as bounds, the model cannot learn an artefact of the dev questions (a
 # negative weight on BM25 share because coverage already carries it) that turns against new questions, other
 # corpora or another embedding model. Features not listed take either sign.
 RAISES = frozenset({"dense_best", "dense_margin", "dense_hit", "clause_best", "keyword_share", "cover_exact",
                     "cover_bigram", "cover_synonym", "cover_top"})
-LOWERS = frozenset({"no_terms", "dept_elsewhere", "unknown_org", "unknown_place", "unknown_district",
-                    "detail_unsupported", "statistic_gap", "dept_topic_gap"})
+LOWERS = frozenset({"no_terms", "dept_elsewhere", "unknown_org", "unknown_place", "detail_unsupported",
+                    "statistic_gap", "dept_topic_gap"})
 
-# An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
-# 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
 # What kind of detail a question asks for, by interrogative form only (no topic words), and what a
 # clause that gives it contains: a number, a date, a place. Answer-type matching, as in classic QA.
 _ASKS = {
@@ -107,7 +105,8 @@ _LOCATIVE = set("里上下边旁中内外前后")
 _ASKED_UNIT = re.compile(r"(?:多少|几)(个|条|项|家|所|年|天|次|人|位|台|辆|倍|吨|公里|米|平方米|亩|元|钱|张|套|间|名|户|座|处|场|批|辆|栋|幢|公顷)")
 _UNIT_ALIASES = {"钱": "元", "位": "人|位|名", "名": "人|位|名", "人": "人|位|名|人次", "栋": "栋|幢", "幢": "栋|幢"}
 _NUMERAL = r"[0-9０-９一二三四五六七八九十两百千万亿.%]+\s*(?:万|亿|余|多)?\s*"
-_CITY = re.compile(r"^[\u4e00-\u9fff]{2,4}[市省]$")
+# An organisation-like word: at least two characters before an organisation suffix (教育局, 卫健委,
+# 区公安局), so 好处, 大厅 and 市中心 are not organisations. Only ever a feature of the model.
 _ORG_WORD = re.compile(r"^[\u4e00-\u9fff]{2,10}(?:局|委|委员会|办公室|厅|署|管理处|服务中心)$")
 
 
@@ -161,18 +160,6 @@ def unknown_places(tagged: list[tuple[str, str]], corpus_text: str) -> list[str]
 
 def unknown_organisations(terms: list[str], corpus_text: str) -> list[str]:
     return [t for t in terms if _ORG_WORD.match(t) and t not in corpus_text]
-
-
-def unknown_districts(query: "Query", index, corpus_text: str) -> list[str]:
-    """Districts the library's routing found absent (``query.unknown_depts`` minus organisations) and
-    cities / provinces (上海市, 江苏省) among the topic words that no report is about and the evidence never mentions."""
-    from qa.corpus import is_district_name
-
-    places = {r.district for r in index.reports if r.district}
-    found = [w for w in query.unknown_depts if not _ORG_WORD.match(w)]
-    found += [w for w in query.terms if (_CITY.match(w) or is_district_name(w)) and w not in places
-              and w not in corpus_text and w not in found]
-    return found
 
 
 def _gives(kind: str, clause: str, unit: str | None) -> bool:
@@ -281,7 +268,6 @@ def question_features(query: "Query", hits: list["Hit"], index) -> dict[str, flo
         "unknown_org": float(any(_ORG_WORD.match(w) for w in query.unknown_depts if w not in query.foreign)),
         "multi": float(query.multi),
         "unknown_place": float(bool(unknown_places(index.tokenizer.tagged(query.text), corpus))),
-        "unknown_district": float(bool(unknown_districts(query, index, corpus))),
         "detail_unsupported": unsupported,
         "statistic_gap": unsupported * cover_top,
     }
@@ -479,7 +465,8 @@ def train(rows: list[dict], features: tuple[str, ...] = FEATURES, Cs=(0.1, 0.3, 
                   "brier": brier(oof, y), "calibration_error": calibration_error(oof, y),
                   "log_loss_by_C": {str(c): round(l, 4) for l, _, c, _ in scored},
                   "C_rule": "smallest C within one standard error of the best out-of-fold log-loss"}
-    fitted_on = {"rows": rows, "features": list(features), "C": C, "fit": validation["fit"], "rule": validation["C_rule"]}
+    fitted_on = {"X": X.round(6).tolist(), "y": y.tolist(), "features": list(features), "C": C,
+                 "fit": validation["fit"], "rule": validation["C_rule"]}  # what the model is made of, nothing else
     digest = hashlib.sha256(json.dumps(fitted_on, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
     policy = Policy(
         version=f"logreg-{len(features)}f-{digest}", features=list(features),

@@ -1,10 +1,10 @@
 """Fit and measure the answer-or-abstain policy: ``qa train-abstain``, per-type reports, ablations.
 
 ``python -m qa train-abstain --questions eval/dev.jsonl eval/dev-extra.jsonl --library-questions
-eval/library-dev.jsonl eval/library-dev-extra.jsonl --library eval/library`` (or ``python -m qa.abstain_eval train``) runs each dev question through the
-pipeline over its own index (``--questions``: the shipped report's index; ``--library-questions``: a
-temporary index of the corpus plus the ``--library`` folders, built as ``qa eval --library`` builds
-it), dumps the features of ``qa.abstain`` and refits ``qa/data/answerability.json`` on the union,
+eval/library-dev.jsonl eval/library-dev-extra.jsonl --library eval/library`` (or ``python -m
+qa.abstain_eval train``) runs each dev question through the pipeline over its own temporary index
+(``--questions``: of the corpus; ``--library-questions``: of the corpus plus the ``--library`` folders,
+built as ``qa eval --library`` builds it), dumps the features of ``qa.abstain`` and refits ``qa/data/answerability.json`` on the union,
 reproducibly (fixed folds and seeds; the file records the hashes of the question files and reports).
 
 ``python -m qa.abstain_eval report --questions FILE`` (and/or ``--library-questions FILE --library
@@ -226,7 +226,6 @@ ABLATIONS = {
     "− detail unsupported (number of a unit / time / place asked, no clause near the topic gives one)":
         ("detail_unsupported", "statistic_gap"),
     "− statistic gap (detail unsupported × top-passage coverage)": ("statistic_gap",),
-    "− unknown district / city (library routing)": ("unknown_district",),
     "− department elsewhere": ("dept_elsewhere",),
     "− department evidence": ("named_dept", "dept_topic_gap", "dept_elsewhere", "unknown_org"),
     "− dense (best, margin, hit, clause)": ("dense_best", "dense_margin", "dense_hit", "clause_best"),
@@ -387,8 +386,8 @@ def cmd_report(args) -> int:
         policy, _ = train(data)
         X = np.array([[d[f] for f in FEATURES] for d in data])
         oof = out_of_fold(X, y, policy.validation["C"])
-        decide_all(modelled, oof, choose_cutoff(oof, y))
-        decide_all([o for o in everything if o.refused], [0.0] * (len(everything) - len(modelled)), 0.5)
+        probabilities = iter(oof)
+        decide_all(everything, [0.0 if o.refused else next(probabilities) for o in everything], choose_cutoff(oof, y))
         source = (f"out-of-fold (model refitted on the {len(modelled)} questions it decides; "
                   f"{len(everything) - len(modelled)} refused before it)")
     else:

@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from qa.places import YEAR
+
 MAX_TURNS = 6  # earlier questions read, newest first
 MAX_CHARS = 500  # each earlier question is cut to this
 # Closed classes of Chinese function words, not question-specific: personal and demonstrative
@@ -36,7 +38,6 @@ MAX_CHARS = 500  # each earlier question is cut to this
 _REFERENCE = re.compile(r"它们?|他们|她们|其(?![他它中实余次])|该(?:局|部门|单位|办|委)|这个(?:部门|单位|局)|那个(?:部门|单位|局)|上述|前面")
 _TOPIC_PRONOUN = re.compile(r"这方面|这件事|这项工作|这个问题|这一块|这块|此事|同样的|一样的")
 _ELLIPSIS = re.compile(r"^(?:那|那么|还有|另外|再说说|再问|那请问)|呢\s*[？?。！!]*\s*$|呢[，,]")
-_YEAR = re.compile(r"(?:19|20)[0-9]{2}\s*年")
 
 
 @dataclass
@@ -77,7 +78,7 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
                     swapped = _swap_place(swapped, places[0], find_places(earlier))
                 return Resolution(swapped, None, earlier)
         return Resolution(question)
-    years = _YEAR.findall(question)
+    years = _years(question)
     if (places or years) and not depts and not terms and ellipsis:
         for earlier in recent:
             if (topic_terms(earlier) or find_depts(earlier)) and not multi(earlier):
@@ -85,7 +86,7 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
                 if years:
                     swapped = _swap_year(swapped, years[0])
                 else:  # 那滨河区呢 after 临江区2023年…: the other district's report is of its own year
-                    swapped = _YEAR.sub("", swapped)
+                    swapped = YEAR.sub("", swapped)
                 return Resolution(swapped, None, earlier)
         return Resolution(question)
     refers_back = ellipsis or bool(_REFERENCE.search(question)) or not has_noun(question)
@@ -106,10 +107,10 @@ def resolve(question: str, history: Iterable[str], find_depts: Callable[[str], l
 
 def _missing_scope(question: str, recent: list[str], find_places: Callable[[str], list[str]]) -> str:
     """The place and year of the newest earlier question naming either, when ``question`` names neither."""
-    if find_places(question) or _YEAR.search(question):
+    if find_places(question) or YEAR.search(question):
         return ""
     for earlier in recent:
-        places, years = find_places(earlier)[:1], _YEAR.findall(earlier)[:1]
+        places, years = find_places(earlier)[:1], _years(earlier)[:1]
         if places or years:
             return "".join(years + places)
     return ""
@@ -124,9 +125,14 @@ def _swap_department(earlier: str, dept: str, earlier_depts: list[str], aliases:
     return f"{dept}{earlier}"
 
 
+def _years(text: str) -> list[str]:
+    """The years ``text`` names, as written (2023年)."""
+    return [m.group(0) for m in YEAR.finditer(text)]
+
+
 def _swap_year(earlier: str, year: str) -> str:
     """``earlier`` with its first year replaced by ``year``, or ``year`` put in front."""
-    swapped, n = _YEAR.subn(year, earlier, count=1)
+    swapped, n = YEAR.subn(year, earlier, count=1)
     return swapped if n else f"{year}{earlier}"
 
 

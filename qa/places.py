@@ -47,7 +47,8 @@ _GENERIC_START = set("各全本该每外两多诸我他")
 # A government named after a place: 云州市政府, 江州市人民政府, 某某省委, 江州市2024年政府工作报告.
 _GOVERNMENT_AFTER = re.compile(r"(?:人民)?(?:政府|党委|委员会)|[0-9０-９年\s]{0,6}的?政府工作报告")
 
-_YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})\s*年")
+# A year as questions and reports write it (2023年); group 1 is its digits.
+YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})\s*年")
 _RANGE_OR_TARGET = re.compile(r"[到至~～\-—–]\s*$")  # before the year: 2021-2025年, 到2030年, 截至2025年
 _TARGET_AFTER = re.compile(r"\s*(?:底)?(?:之前|以前|前|以来|以后|之后|起)")  # after it: 2025年之前, 2019年以来
 _DIGITS = "〇一二三四五六七八九"
@@ -120,10 +121,10 @@ def place_mentions(text: str, tagged: list[tuple[str, str]]) -> list[tuple[str, 
     return list(dict.fromkeys(found))
 
 
-def foreign_places(text: str, tagged: list[tuple[str, str]], places: set[str], corpus_text: str) -> list[str]:
-    """Places a question names that no report is about and no report's text mentions."""
+def foreign_places(mentions: list[tuple[str, str, int]], places: set[str], corpus_text: str) -> list[str]:
+    """Of a question's ``place_mentions``, those no report is about (``places``) and no report's text mentions."""
     out = []
-    for name, stem, _ in place_mentions(text, tagged):
+    for name, stem, _ in mentions:
         if name in places or stem in places or name in corpus_text or stem in corpus_text:
             continue
         if name not in out:
@@ -153,14 +154,14 @@ def other_level_organisations(text: str, tagged: list[tuple[str, str]], matches:
     return out
 
 
-def other_level_governments(text: str, tagged: list[tuple[str, str]], reports) -> list[str]:
+def other_level_governments(text: str, mentions: list[tuple[str, str, int]], reports) -> list[str]:
     """Governments of a level no report is at (云州市政府 when every report is a district's): a place the
-    question names (``place_mentions``) followed by 政府 / 人民政府 / 党委 or a 政府工作报告 of it."""
+    question names (its ``place_mentions``) followed by 政府 / 人民政府 / 党委 or a 政府工作报告 of it."""
     levels = {r.district[-1] for r in reports if r.district}
     if not levels:
         return []
     out = []
-    for name, _, end in place_mentions(text, tagged):
+    for name, _, end in mentions:
         if name[-1] not in levels and _GOVERNMENT_AFTER.match(text, end) and name not in out:
             out.append(name)
     return out
@@ -175,7 +176,7 @@ def foreign_years(text: str, reports, corpus_text: str) -> list[str]:
     Chinese numerals; a year that ends a range or a target (2021-2025年, 到2025年) is none."""
     years = {str(r.year) for r in reports if getattr(r, "year", None)}
     out = []
-    for m in _YEAR.finditer(text):
+    for m in YEAR.finditer(text):
         year = m.group(1)
         if (year in years or year in corpus_text or _chinese_year(year) in corpus_text
                 or _RANGE_OR_TARGET.search(text[:m.start()]) or _TARGET_AFTER.match(text, m.end())

@@ -24,8 +24,8 @@ from qa.abstain import unknown_organisations
 from qa.document import Chunk
 from qa.encoder import Encoder
 from qa.index import ReportIndex
-from qa.places import (foreign_places, foreign_years, library_places, missing_work_reports,
-                       other_level_governments, other_level_organisations)
+from qa.places import (YEAR, foreign_places, foreign_years, library_places, missing_work_reports,
+                       other_level_governments, other_level_organisations, place_mentions)
 from qa.synonyms import KEYWORD_SYNONYM_WEIGHT, synonym_keyword_scores
 
 MODES = ("keyword", "dense", "hybrid")
@@ -38,7 +38,6 @@ _HARD_ALIAS = re.compile(r"(?:局|办|委|厅|处|署|中心|办公室|部门|�
 # Added to the fused score (min-max scaled to 0..1) of the department or report a question names softly.
 PREFER_DEPT = 0.15
 PREFER_REPORT = 0.15
-_YEAR = re.compile(r"((?:19|20)\d\d)(?=\s*年)")
 # Asking across departments: a department-class noun after an interrogative or plural quantifier
 # (哪些部门, 哪几个单位, 各局, 多个机构); 哪些地方 asks for places, not departments. "分别" with two
 # named departments is handled by the department count.
@@ -196,17 +195,17 @@ class Retriever:
         dept_reports = {d: ids for d, ids in own.items() if d not in shared}
         reports, prefer = named_reports(question, index.reports) if len(index.reports) > 1 else ([], [])
         terms = index.tokenizer.content_terms(question)
+        places = library_places(index.reports)
         if reports or prefer:  # 滨河区 / 临江 name a report, like a department name they are no topic word
-            names = library_places(index.reports)
-            terms = [t for t in terms if t not in names]
+            terms = [t for t in terms if t not in places]
         unknown = [] if depts else [w for w in unknown_organisations(terms, index.corpus_text)
                                     if not abbreviated_departments(w, index.departments)]
         foreign = [name for name, _ in other_level]
-        places = library_places(index.reports)
+        mentions = place_mentions(question, tagged)
         if not any(name in question for name in places):  # another district or city (西湖区, 余杭区); a year
             # that prefers a report (西湖区2024年…) does not make the place one of the library's
-            foreign += [w for w in foreign_places(question, tagged, places, index.corpus_text) if w not in foreign]
-        foreign += [w for w in other_level_governments(question, tagged, index.reports) if w not in foreign]
+            foreign += [w for w in foreign_places(mentions, places, index.corpus_text) if w not in foreign]
+        foreign += [w for w in other_level_governments(question, mentions, index.reports) if w not in foreign]
         named = [r for r in index.reports if r.id in reports] or index.reports  # 滨河区2023年: judged on 滨河区's report
         foreign += foreign_years(question, named, index.corpus_text_of(reports))
         foreign += [w for w in missing_work_reports(question, index.reports) if w not in foreign]
@@ -284,7 +283,7 @@ class Retriever:
             bonus += PREFER_DEPT * preferred
         if query.prefer_reports:
             bonus += PREFER_REPORT * np.isin(index.report_of, query.prefer_reports)
-        years = set(_YEAR.findall(query.text))
+        years = set(YEAR.findall(query.text))
         if years:  # 二、2024年工作安排 vs 一、2023年工作回顾: the part of a report whose heading names the year
             headed = [any(f"{y}年" in h for h in c.section for y in years) for c in index.chunks]
             bonus += PREFER_REPORT * np.asarray(headed, dtype=np.float32)

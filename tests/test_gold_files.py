@@ -117,7 +117,7 @@ def test_the_second_blind_batch_is_dev_only_and_nothing_like_test(name):
     split = _split_module()
     config = split.SPLITS[name]
     dev, log = split.make_extra_dev(name, EVAL / "blind" / f"{name}-blind-2.jsonl")
-    assert split.dump(dev) == config["dev_more"].read_text(encoding="utf-8")
+    assert split.dump(dev) == config["second_batch_dev"].read_text(encoding="utf-8")
     test = load_gold(config["test"])
     assert split.seen_before(dev, test) == {}  # no near-repeat of a test question is tuned on
     earlier = load_gold(config["dev"])

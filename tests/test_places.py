@@ -32,7 +32,7 @@ def tokenizer():
 
 
 def _foreign(tokenizer, question, corpus=CORPUS):
-    return foreign_places(question, tokenizer.tagged(question), library_places(REPORTS), corpus)
+    return foreign_places(place_mentions(question, tokenizer.tagged(question)), library_places(REPORTS), corpus)
 
 
 def test_library_places_are_the_districts_and_their_short_names():
@@ -100,8 +100,9 @@ def test_another_levels_organisation_the_reports_mention_is_theirs(tokenizer):
     ("智慧城市政府怎么建", []),
 ])
 def test_another_levels_government(tokenizer, question, found):
-    assert other_level_governments(question, tokenizer.tagged(question), REPORTS) == found
-    assert other_level_governments(question, tokenizer.tagged(question), []) == []  # no level known
+    mentions = place_mentions(question, tokenizer.tagged(question))
+    assert other_level_governments(question, mentions, REPORTS) == found
+    assert other_level_governments(question, mentions, []) == []  # no level known
 
 
 @pytest.mark.parametrize("question, found", [
