@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qa import retrieve, tokens  # noqa: E402
-from qa.abstain import FEATURES, choose_cutoff, out_of_fold, question_features, train  # noqa: E402
-from qa.abstain_eval import collect, decide_all, read_questions, summarize  # noqa: E402
+from qa.search import retrieve, tokens  # noqa: E402
+from qa.answer.abstain import FEATURES, choose_cutoff, out_of_fold, train  # noqa: E402
+from qa.evaluation.abstain_eval import collect, decide_all, read_questions, summarize  # noqa: E402
 from qa.pipeline import ReportQA, Turn  # noqa: E402
 
 OLD_MULTI = re.compile(r"哪些部门|哪几个部门|哪些单位|哪几个单位|各部门|各个部门|哪些局|多个部门|几个部门|分别|都有谁|哪些地方")

@@ -1,6 +1,6 @@
 """Split a blind question file ONCE into dev and test: ``python eval/split.py shipped|library``.
 
-* Every line is parsed (qa/gold.py) and checked against the reports it is about. Only mechanical errors
+* Every line is parsed (qa/evaluation/gold.py) and checked against the reports it is about. Only mechanical errors
   are repaired: a department name that is not in the reports but is, unambiguously, a typo or a short
   form of one that is (``区城管``, ``城管局`` -> ``区城管局``). Every repair and every dropped line is
   listed in the split log (eval/splits/<name>.json) and on stdout.
@@ -42,8 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.corpus import load_corpus, read_report_text  # noqa: E402
-from qa.gold import GoldQuestion, GoldSetError, check_against_corpus, load_gold, parse_gold_line  # noqa: E402
+from qa.ingest.corpus import load_corpus, read_report_text  # noqa: E402
+from qa.evaluation.gold import GoldQuestion, GoldSetError, check_against_corpus, load_gold, parse_gold_line  # noqa: E402
 
 SEED = 20261129
 DEV_SHARE = 0.4

@@ -1,9 +1,10 @@
 """report-qa: offline, Chinese-first question answering with exact citations over work reports.
 
-Data flow, one module per step:
-corpus (parse reports into chunks) -> index (dense FAISS + bm25s keyword, saved with a manifest)
--> retrieve (hybrid search with department routing) -> answer (extractive answer, citations, abstention)
--> cli / api / ui. ``qa.pipeline.ReportQA`` ties the steps together.
+Data flow, one subpackage per stage, each importing only from the stages before it:
+``ingest`` (report files -> reports -> passages) -> ``search`` (passages -> index -> ranked passages)
+-> ``answer`` (an extractive answer with citations, or an abstention) -> ``pipeline.ReportQA`` (the one
+entry point) -> ``serve`` (API, chat, widget) and ``evaluation`` (eval, bench) -> ``cli``.
+``config`` declares every setting; every stage may read it.
 """
 
 import os as _os

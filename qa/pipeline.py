@@ -16,25 +16,32 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.answer import Answer, build_answer
+from qa.answer.abstain import model_fingerprint
+from qa.answer.extractive import Answer, build_answer
 from qa.config import Settings
-from qa.index import MANIFEST, IndexUnusable, ReportIndex
-from qa.followup import Resolution, resolve as resolve_question
-from qa.notices import scope_notices
-from qa.places import gazetteer, library_places
-from qa.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
-from qa.smalltalk import small_talk_reply
+from qa.search.index import MANIFEST, IndexUnusable, ReportIndex
+from qa.answer.followup import Resolution, resolve as resolve_question
+from qa.answer.notices import scope_notices
+from qa.search.places import gazetteer, library_places
+from qa.search.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
+from qa.answer.smalltalk import small_talk_reply
 
 MAX_QUESTION_CHARS = 500  # after normalisation and stripping
 MAX_RAW_CHARS = 20 * MAX_QUESTION_CHARS  # before: longer input is refused without being looked at
 MAX_K = 20
-# Shown in the help text small talk gets (see qa/smalltalk.py); the chat UI shows them as examples too.
+# Shown in the help text small talk gets (see qa/answer/smalltalk.py); the chat UI shows them as examples too.
 EXAMPLE_QUESTIONS = ["城管局在垃圾分类上做什么", "哪些部门提到了重要窗口", "让外迁的企业回来", "城中村改造什么时候全部完成"]
 MAX_HISTORY_TURNS = 50
 MAX_ANSWER_CHARS = 20_000  # an earlier answer quoted back in ``history``
 RELOAD_CHECK_SECONDS = 1.0  # how often a running ReportQA looks for a rebuilt index
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def answer_models() -> dict[str, dict]:
+    """Fingerprints ({version, sha256}) of the answer-stage models that read an index, by name: the manifest
+    records them at build time, and an index built for other ones is stale."""
+    return {"answer-or-abstain": model_fingerprint()}
 
 
 def place_names(text: str, reports) -> list[str]:
@@ -115,7 +122,7 @@ def validate_k(k: object) -> int:
 
 def _onnx_encoder(index: ReportIndex):
     """The index's own ONNX query encoder (same version folder); any failure is an unusable index."""
-    from qa.encoder import OnnxEncoder
+    from qa.search.encoder import OnnxEncoder
 
     folder = Path(index.directory or "") / "encoder"
     try:
@@ -206,7 +213,7 @@ class ReportQA:
 
     def reload(self, stamp: tuple | None = None) -> bool:
         """Load the index on disk completely, then swap it in; on failure keep serving the old one."""
-        from qa.model import ModelMissingError
+        from qa.search.model import ModelMissingError
 
         stamp = stamp or self.index_stamp()
         try:
@@ -224,19 +231,19 @@ class ReportQA:
         return True
 
     def _load(self) -> Retriever:
-        from qa.model import check_model_dir, weights_sha256
+        from qa.search.model import check_model_dir, weights_sha256
 
         model_sha = None
         if self.check_model:
             check_model_dir(self.settings.model_dir)
             model_sha = weights_sha256(self.settings.model_dir, self.settings.cache_dir)
-        index = ReportIndex.load(self.settings.index_dir, self.settings, model_sha)
+        index = ReportIndex.load(self.settings.index_dir, self.settings, model_sha, answer_models())
         index.tokenizer.load()
         gazetteer()  # jieba's place names, read once here rather than on the first question
         if self.encoder_kind == "onnx":
             encoder = _onnx_encoder(index)
         else:
-            from qa.encoder import SentenceTransformerEncoder
+            from qa.search.encoder import SentenceTransformerEncoder
 
             encoder = SentenceTransformerEncoder(self.settings.model_dir)
         return Retriever(index, encoder, mode=self.mode)
@@ -322,7 +329,7 @@ class ReportQA:
 
     def resolve_followup(self, question: str, history: list[Turn] | None) -> str:
         """The question as understood in this chat: an elliptical follow-up ("那民政局呢？") completed from
-        the earlier turns (see ``qa.followup``); any other question unchanged."""
+        the earlier turns (see ``qa.answer.followup``); any other question unchanged."""
         return self.understand(question, history).question
 
     def understand(self, question: str, history: list[Turn] | None) -> Resolution:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.config import PROJECT_ROOT, Settings
-from qa.model import ModelMissingError, check_model_dir
+from qa.search.model import ModelMissingError, check_model_dir
 
 SAMPLE_REPORT = """# 测试区各部门工作要点
 
@@ -42,13 +42,14 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory, model_dir) -> Settings:
     """The project's corpus, indexed with the real model into a temporary folder."""
-    from qa.index import build_index
+    from qa.pipeline import answer_models
+    from qa.search.index import build_index
 
     root = tmp_path_factory.mktemp("built")
     shutil.copytree(PROJECT_ROOT / "corpus", root / "corpus")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model_dir=model_dir,
                         cache_dir=Settings.from_env().cache_dir)
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
     return settings
 
 
@@ -98,7 +99,7 @@ class CachedEncoder:
 
 @pytest.fixture(scope="session")
 def cached_encoder(model_dir) -> CachedEncoder:
-    from qa.encoder import SentenceTransformerEncoder
+    from qa.search.encoder import SentenceTransformerEncoder
 
     return CachedEncoder(SentenceTransformerEncoder(model_dir))
 
@@ -106,13 +107,14 @@ def cached_encoder(model_dir) -> CachedEncoder:
 def build_library(corpus_dir: Path, index_dir: Path, model_dir: Path, encoder) -> Settings:
     """Index ``corpus_dir`` with the (cached) real model and save it (without the ONNX query encoder:
     open it with ``ReportQA(settings, encoder="sentence-transformers")``)."""
-    from qa.corpus import load_corpus
-    from qa.index import ReportIndex
+    from qa.ingest.corpus import load_corpus
+    from qa.pipeline import answer_models
+    from qa.search.index import ReportIndex
 
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_dir=model_dir,
                         cache_dir=Settings.from_env().cache_dir)
     index = ReportIndex.build(load_corpus(corpus_dir, settings.chunking, quiet=True), encoder, settings,
-                              progress=False)
+                              answer_models(), progress=False)
     index.save(index_dir)
     return settings
 

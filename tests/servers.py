@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from qa.config import PROJECT_ROOT, Settings
+from qa.config import PROJECT_ROOT, Settings, environment
 
 
 def free_port() -> int:
@@ -22,10 +21,7 @@ def free_port() -> int:
 
 
 def app_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(REPORT_QA_INDEX_DIR=str(settings.index_dir), REPORT_QA_CORPUS_DIR=str(settings.corpus_dir),
-               REPORT_QA_MODEL=str(settings.model_dir), REPORT_QA_CACHE_DIR=str(settings.cache_dir), **extra)
-    return env
+    return environment(settings, **extra)
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:

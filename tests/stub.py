@@ -1,6 +1,6 @@
 """A model-free stand-in for the embedding model, and a small index built with it.
 
-``HashEncoder`` implements the ``Encoder`` protocol of qa/encoder.py: each text becomes the counts of
+``HashEncoder`` implements the ``Encoder`` protocol of qa/search/encoder.py: each text becomes the counts of
 its character 1- and 2-grams hashed (crc32, stable across runs and machines) into 256 buckets, normalised
 to unit length. Texts that share characters are close, so dense retrieval behaves like a crude lexical
 matcher: enough to test fusion, routing, follow-ups and abstention in milliseconds. Retrieval *quality*
@@ -86,17 +86,18 @@ def stub_settings(root: Path, report: str = STUB_REPORT) -> Settings:
 
 
 def stub_index(settings: Settings, encoder: HashEncoder | None = None):
-    from qa.corpus import load_corpus
-    from qa.index import ReportIndex
+    from qa.ingest.corpus import load_corpus
+    from qa.pipeline import answer_models
+    from qa.search.index import ReportIndex
 
     corpus = load_corpus(settings.corpus_dir, settings.chunking)
-    return ReportIndex.build(corpus, encoder or HashEncoder(), settings, progress=False)
+    return ReportIndex.build(corpus, encoder or HashEncoder(), settings, answer_models(), progress=False)
 
 
 def stub_pipeline(root: Path, mode: str = "hybrid", report: str = STUB_REPORT):
     """A ``ReportQA`` over ``report`` whose retriever uses the stub encoder (built in memory)."""
     from qa.pipeline import ReportQA
-    from qa.retrieve import Retriever
+    from qa.search.retrieve import Retriever
 
     settings = stub_settings(root, report)
     encoder = HashEncoder()

@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from qa.abstain import (FEATURES, LOWERS, RAISES, Policy, abstention_scores, choose_cutoff, model_fingerprint, shipped_policy, train,
-                        unknown_organisations, unknown_places)
-from qa.followup import MAX_TURNS, resolve
-from qa.retrieve import asks_across_departments
-from qa.synonyms import Thesaurus, cilin_groups, parse_cilin, thesaurus_path
-from qa.tokens import Tokenizer
+from qa.answer.abstain import (FEATURES, LOWERS, RAISES, Policy, abstention_scores, choose_cutoff, model_fingerprint,
+                               shipped_policy, train)
+from qa.answer.followup import MAX_TURNS, resolve
+from qa.search.places import unknown_organisations, unknown_places
+from qa.search.retrieve import asks_across_departments
+from qa.search.synonyms import Thesaurus, cilin_groups, parse_cilin, thesaurus_path
+from qa.search.tokens import Tokenizer
 
 # ---------------------------------------------------------------- thesaurus
 
@@ -119,10 +120,6 @@ def test_new_questions_are_left_alone():
     assert _resolve("哪些部门提到了养老", history).question == "哪些部门提到了养老"
     assert _resolve("那民政局呢？", []).question == "那民政局呢？"
     assert not _resolve("天气呢", ["城管局和民政局分别在养老方面做什么"]).changed  # two departments: no guess
-
-
-def _places(text):
-    return [p for p in ("临江区", "滨河区") if p in text]
 
 
 def _resolve_in_library(question, history):

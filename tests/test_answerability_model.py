@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from qa.abstain import FEATURES, shipped_policy, train
-from qa.abstain_eval import LIBRARY, SHIPPED, feature_rows, read_questions
+from qa.answer.abstain import FEATURES, shipped_policy, train
+from qa.evaluation.abstain_eval import LIBRARY, SHIPPED, feature_rows, read_questions
 from qa.config import PROJECT_ROOT
 
 EVAL = PROJECT_ROOT / "eval"

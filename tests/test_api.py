@@ -5,7 +5,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.api import ServerConfig, create_app
+from qa.serve.api import create_app
+from qa.config import ServerConfig
 
 ALLOWED = "http://intranet.example:8080"
 
@@ -144,8 +145,8 @@ def test_ui_page_loads(client):
 
 
 def test_feedback_is_logged(qa, tmp_path):
-    from qa.feedback import FeedbackLog
-    from qa.ui import respond
+    from qa.serve.feedback import FeedbackLog
+    from qa.serve.ui import respond
 
     log = FeedbackLog(tmp_path / "fb.jsonl")
     _, messages, records = respond(qa, "城管局在垃圾分类上做什么", [], [], "全部", 3, log)
@@ -157,7 +158,7 @@ def test_feedback_is_logged(qa, tmp_path):
 
 
 def test_ui_escapes_user_text(qa):
-    from qa.ui import respond
+    from qa.serve.ui import respond
 
     _, messages, _ = respond(qa, "<img src=x onerror=alert(1)>", [], [], "全部", 3)
     assert "<img" not in messages[0]["content"] and "&lt;img" in messages[0]["content"]
@@ -172,7 +173,7 @@ def test_root_path_for_a_reverse_proxy(qa):
 
 
 def test_sources_show_passages_verbatim(qa):
-    from qa.ui import respond
+    from qa.serve.ui import respond
 
     _, messages, _ = respond(qa, "绿道要建多长", [], [], "全部", 2)
     reply = messages[-1]["content"]

@@ -9,15 +9,14 @@ import sys
 
 import pytest
 
+from qa.config import environment
+
 CONTRACT = {"id", "source", "dept", "headline", "item_no", "text", "start", "end", "score", "report", "section",
             "report_id"}
 
 
 def _env(settings):
-    env = dict(os.environ)
-    env.update(REPORT_QA_INDEX_DIR=str(settings.index_dir), REPORT_QA_CORPUS_DIR=str(settings.corpus_dir),
-               REPORT_QA_MODEL=str(settings.model_dir), REPORT_QA_CACHE_DIR=str(settings.cache_dir))
-    return env
+    return environment(settings)
 
 
 def _run(args, settings, stdin=None, prefix=()):

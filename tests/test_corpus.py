@@ -1,10 +1,10 @@
-from pathlib import Path
 
 import pytest
 
 from qa.config import PROJECT_ROOT, ChunkingParams
-from qa.corpus import (CorpusError, build_alias_table, chinese_numeral, derive_aliases, item_markers,
-                       load_corpus, parse_chinese_numeral, parse_report, quoted_terms)
+from qa.ingest.corpus import build_alias_table, derive_aliases, load_corpus, parse_report, quoted_terms
+from qa.ingest.document import CorpusError, chinese_numeral, parse_chinese_numeral
+from qa.ingest.layouts import item_markers
 
 
 def test_real_report_items_and_exact_offsets():

@@ -1,7 +1,6 @@
 """The build's embedder: ONNX in length-sorted batches, vectors cached by text, torch only for the export."""
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -11,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.config import PROJECT_ROOT, Settings
-from qa.embed import CachedEmbedder, VectorCache, build_embedder, length_sorted_batches
-from qa.encoder import OnnxEncoder, cached_export, export_is_intact
-from qa.index import build_index
+from qa.config import PROJECT_ROOT, Settings, environment
+from qa.search.embed import CachedEmbedder, VectorCache, build_embedder, length_sorted_batches
+from qa.search.encoder import OnnxEncoder, cached_export, export_is_intact
+from qa.pipeline import answer_models
+from qa.search.index import build_index
 
 EXTRA_REPORT = """# 另一份报告
 
@@ -32,7 +32,7 @@ SAMPLES = ["城管局在垃圾分类上做什么", "让外迁的企业回来", "
 @pytest.fixture(scope="module")
 def export_dir(built) -> Path:
     """The cached fp32 export (made by the session's ``built`` fixture; reused here, never re-exported)."""
-    from qa.model import weights_sha256
+    from qa.search.model import weights_sha256
 
     return cached_export(built.model_dir, built.cache_dir, weights_sha256(built.model_dir, built.cache_dir))
 
@@ -78,7 +78,7 @@ def test_length_sorted_batches_cover_every_position_once_by_length():
 
 
 def test_cached_vectors_equal_fresh_ones_and_sentence_transformers(built, export_dir, tmp_path):
-    from qa.encoder import SentenceTransformerEncoder
+    from qa.search.encoder import SentenceTransformerEncoder
 
     cache = VectorCache(tmp_path / "v.sqlite", dim=512)
     first = CachedEmbedder(export_dir, "k", cache)
@@ -95,9 +95,9 @@ def test_cached_vectors_equal_fresh_ones_and_sentence_transformers(built, export
 
 
 def test_rebuild_embeds_nothing_and_a_new_report_only_its_texts(isolated):
-    first = build_index(isolated, progress=False)
+    first = build_index(isolated, answer_models(), progress=False)
     assert first.embed_stats.embedded == first.embed_stats.unique > 0
-    again = build_index(isolated, progress=False)
+    again = build_index(isolated, answer_models(), progress=False)
     assert again.embed_stats.embedded == 0 and again.embed_stats.cached == again.embed_stats.unique
     assert np.array_equal(again.clause_vectors, first.clause_vectors)
     assert np.array_equal(again.dense.reconstruct_n(0, again.dense.ntotal), first.dense.reconstruct_n(0, first.dense.ntotal))
@@ -105,11 +105,11 @@ def test_rebuild_embeds_nothing_and_a_new_report_only_its_texts(isolated):
     (isolated.corpus_dir / "extra.md").write_text(EXTRA_REPORT, encoding="utf-8")
     embedder, _ = build_embedder(isolated)
     counter = _counting(embedder)
-    from qa.corpus import load_corpus
-    from qa.index import ReportIndex
+    from qa.ingest.corpus import load_corpus
+    from qa.search.index import ReportIndex
 
     corpus = load_corpus(isolated.corpus_dir, isolated.chunking)
-    ReportIndex.build(corpus, embedder, isolated, progress=False)
+    ReportIndex.build(corpus, embedder, isolated, answer_models(), progress=False)
     new_chunks = [c for c in corpus.chunks if c.source == "extra.md"]
     new_texts = {c.dense_text(isolated.chunking) for c in new_chunks}
     new_texts |= {corpus.source_text("extra.md")[s:e] for c in new_chunks for s, e in c.clauses}
@@ -118,12 +118,12 @@ def test_rebuild_embeds_nothing_and_a_new_report_only_its_texts(isolated):
 
 
 def test_damaged_cache_is_recomputed_not_fatal(isolated, capsys):
-    first = build_index(isolated, progress=False)
+    first = build_index(isolated, answer_models(), progress=False)
     db = next((isolated.cache_dir / "vectors").glob("*.sqlite"))
     for extra in db.parent.glob(db.name + "-*"):
         extra.unlink()
     db.write_bytes(b"this is not a database" * 100)
-    again = build_index(isolated, progress=False)
+    again = build_index(isolated, answer_models(), progress=False)
     assert "vector cache" in capsys.readouterr().err
     assert again.embed_stats.embedded == first.embed_stats.unique
     assert np.allclose(again.clause_vectors, first.clause_vectors, atol=1e-5)
@@ -133,7 +133,7 @@ def test_damaged_cache_is_recomputed_not_fatal(isolated, capsys):
     with sqlite3.connect(db) as conn:
         key = conn.execute("SELECT key FROM vectors LIMIT 1").fetchone()[0]
         conn.execute("UPDATE vectors SET vector = zeroblob(2048) WHERE key = ?", (key,))
-    third = build_index(isolated, progress=False)
+    third = build_index(isolated, answer_models(), progress=False)
     assert third.embed_stats.embedded == 1 and third.embed_stats.cached == first.embed_stats.unique - 1
     assert np.allclose(third.clause_vectors, first.clause_vectors, atol=1e-5)
 
@@ -154,11 +154,11 @@ def test_damaged_export_is_detected(export_dir, tmp_path):
 
 
 def test_build_with_cached_export_does_not_import_torch(isolated):
-    code = ("import sys; from qa.index import build_index; from qa.config import Settings; "
-            "build_index(Settings.from_env(), progress=False); "
+    code = ("import sys; from qa.search.index import build_index; from qa.config import Settings; "
+            "from qa.pipeline import answer_models; "
+            "build_index(Settings.from_env(), answer_models(), progress=False); "
             "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
-    env = dict(os.environ, REPORT_QA_CORPUS_DIR=str(isolated.corpus_dir), REPORT_QA_INDEX_DIR=str(isolated.index_dir),
-               REPORT_QA_CACHE_DIR=str(isolated.cache_dir), REPORT_QA_MODEL=str(isolated.model_dir))
+    env = environment(isolated)
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -167,9 +167,9 @@ def test_build_with_cached_export_does_not_import_torch(isolated):
 
 
 def test_interrupted_embedding_keeps_what_it_embedded(export_dir, tmp_path, monkeypatch):
-    import qa.embed
+    import qa.search.embed
 
-    monkeypatch.setattr(qa.embed, "FLUSH_ROWS", 1)
+    monkeypatch.setattr(qa.search.embed, "FLUSH_ROWS", 1)
     texts = [f"第{i}项测试文本，长度各不相同。" * (1 + i % 3) for i in range(12)]
     embedder = CachedEmbedder(export_dir, "k", VectorCache(tmp_path / "v.sqlite", dim=512))
     embedder.workers = 1

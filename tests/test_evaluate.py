@@ -5,13 +5,12 @@ import math
 
 import pytest
 
-from qa.evaluate import (
-    GoldSetError, compare_runs, load_gold, load_gold_files, markdown_table, percentile, rank_metrics, score_question,
-    summarize, type_table,
-)
-from qa.gold import Cited, check_against_corpus, parse_gold_line
-from qa.metrics import Metric, bootstrap_interval, paired_compare
-from qa.systems import Ranked
+from qa.evaluation.evaluate import compare_runs, markdown_table, score_question, summarize, type_table
+from qa.evaluation.gold import GoldSetError, load_gold, load_gold_files
+from qa.evaluation.metrics import percentile, rank_metrics
+from qa.evaluation.gold import Cited, check_against_corpus, parse_gold_line
+from qa.evaluation.metrics import Metric, bootstrap_interval, paired_compare
+from qa.evaluation.systems import Ranked
 
 SOURCE = "binhe-2021.md"
 
@@ -187,7 +186,7 @@ def test_score_question_end_to_end():
 
 
 def test_check_against_corpus_finds_wrong_departments_and_must(sample_corpus):
-    from qa.corpus import load_corpus
+    from qa.ingest.corpus import load_corpus
 
     corpus = load_corpus(sample_corpus)
     lines = [

@@ -20,7 +20,8 @@ import pytest
 
 from conftest import SAMPLE_REPORT
 from qa.config import PROJECT_ROOT, Settings
-from qa.index import MANIFEST, IndexUnusable, ReportIndex, build_index, file_record
+from qa.pipeline import answer_models
+from qa.search.index import MANIFEST, IndexUnusable, ReportIndex, build_index, file_record
 from qa.pipeline import ReportQA
 from servers import app_env
 
@@ -41,7 +42,7 @@ def small(tmp_path_factory, model_dir) -> Settings:
     (root / "corpus" / "sample.md").write_text(SAMPLE_REPORT, encoding="utf-8")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", model_dir=model_dir,
                         cache_dir=Settings.from_env().cache_dir)
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
     return settings
 
 
@@ -179,7 +180,7 @@ def _parent_has(settings: Settings, pattern: str):
 def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     shutil.copytree(small.corpus_dir, tmp_path / "corpus")
     settings = replace(small, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
     manifest = ReportIndex.load(settings.index_dir, settings).manifest
     before, chunks = manifest.built_at, manifest.chunk_count
     points = {
@@ -197,7 +198,7 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     assert killed["writing the new version"] and killed["copying the encoder"], killed
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".index.tmp-", ".encoder-")))
     assert leftovers, "the killed builds should have left temporaries for the next build to clean"
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in names if n.startswith((".index.tmp-", ".index.link-", ".encoder-", ".index.old-"))], names
     assert len([n for n in names if n.startswith(".index.v-")]) <= 2, names  # current + one previous
@@ -217,13 +218,13 @@ def _add_department_and_rebuild(settings: Settings) -> None:
     """Append a department to the fixture report and run the whole ``qa build`` in this process."""
     report = settings.corpus_dir / "sample.md"
     report.write_text(report.read_text(encoding="utf-8") + EXTRA_DEPARTMENT, encoding="utf-8")
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
 
 
 def test_rebuilt_index_is_swapped_in_without_failing_requests(small, tmp_path):
     shutil.copytree(small.corpus_dir, tmp_path / "corpus")
     settings = replace(small, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
     qa = ReportQA(settings)
     assert qa.ask("商务局在做什么").abstained
     first = qa.index
@@ -294,7 +295,7 @@ def test_running_app_switches_to_a_rebuilt_index(small, tmp_path):
 
     shutil.copytree(small.corpus_dir, tmp_path / "corpus")
     settings = replace(small, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
-    build_index(settings, progress=False)
+    build_index(settings, answer_models(), progress=False)
 
     def health(base):
         with urllib.request.urlopen(f"{base}/healthz", timeout=30) as r:

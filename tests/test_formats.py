@@ -11,8 +11,8 @@ import pytest
 from conftest import LIBRARY_DIR
 from formats import markdown_to_plain, write_docx, write_format, write_pdf, write_scanned_pdf, write_text
 from qa.config import PROJECT_ROOT
-from qa.corpus import load_corpus, parse_report
-from qa.readers import decode_text, read_report_file
+from qa.ingest.corpus import load_corpus, parse_report
+from qa.ingest.readers import decode_text, read_report_file
 
 GWR = LIBRARY_DIR / "linjiang-government-work-report-2024.md"
 BINHE = LIBRARY_DIR / "binhe-departments-2021.md"
@@ -189,7 +189,7 @@ def test_build_strict_and_nothing_indexable(tmp_path, sample_corpus, model_dir):
 
 
 def test_library_questions_parse_with_reports():
-    from qa.gold import load_gold, parse_gold_line
+    from qa.evaluation.gold import load_gold, parse_gold_line
 
     gold = load_gold(PROJECT_ROOT / "eval" / "library-questions.jsonl")
     kinds = [g.kind for g in gold]
@@ -204,7 +204,7 @@ def test_library_questions_parse_with_reports():
 
 
 def test_numbers_past_ninety_nine_stay_arabic():
-    from qa.document import chinese_numeral
+    from qa.ingest.document import chinese_numeral
 
     assert chinese_numeral(99) == "九十九" and chinese_numeral(100) == "100" and chinese_numeral(-1) == "-1"
 
@@ -212,7 +212,8 @@ def test_numbers_past_ninety_nine_stay_arabic():
 def test_a_docx_zip_bomb_is_refused_before_inflating(tmp_path):
     import zipfile
 
-    from qa.readers import MAX_ZIP_RATIO, CorpusError
+    from qa.ingest.readers import MAX_ZIP_RATIO
+    from qa.ingest.document import CorpusError
 
     bomb = tmp_path / "bomb.docx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -230,10 +231,10 @@ def test_a_docx_zip_bomb_is_refused_before_inflating(tmp_path):
 
 
 def test_a_pdf_with_too_many_pages_is_refused(tmp_path, monkeypatch):
-    import qa.readers
-    from qa.readers import CorpusError
+    import qa.ingest.readers
+    from qa.ingest.document import CorpusError
 
     path = write_pdf(BINHE.read_text(encoding="utf-8"), tmp_path / "binhe.pdf")
-    monkeypatch.setattr(qa.readers, "MAX_PDF_PAGES", 2)
+    monkeypatch.setattr(qa.ingest.readers, "MAX_PDF_PAGES", 2)
     with pytest.raises(CorpusError, match="pages, more than 2; split it"):
         read_report_file(path)

@@ -13,10 +13,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.api import ServerConfig, create_app
+from qa.serve.api import create_app
+from qa.config import ServerConfig
 from qa.config import PROJECT_ROOT
-from qa.guard import blocked_path
-from qa.ui import md_text
+from qa.serve.guard import blocked_path
+from qa.serve.ui import html_text
 from servers import app_env, free_port, wait_ready
 
 ALLOWED = "http://intranet.example:8080"
@@ -99,14 +100,14 @@ def test_body_limit_covers_gradio_routes(same_origin):
 
 
 def test_apostrophes_are_not_double_escaped():
-    assert md_text("it's") == "it's"
-    assert md_text('<b>"x"</b>') == '&lt;b&gt;"x"&lt;/b&gt;'
+    assert html_text("it's") == "it's"
+    assert html_text('<b>"x"</b>') == '&lt;b&gt;"x"&lt;/b&gt;'
 
 
 def test_chat_turn_with_a_lone_surrogate_is_answered_and_serialisable(qa):
     import json
 
-    from qa.ui import respond
+    from qa.serve.ui import respond
 
     _, messages, records = respond(qa, "城管局\ud800垃圾分类", [], [], "全部", 3)
     json.dumps(messages, ensure_ascii=False).encode("utf-8")  # what Gradio sends to the browser
@@ -148,7 +149,7 @@ def test_an_unreadable_content_length_is_refused_not_a_500():
     """``'²'.isdigit()`` is True in Python: the gate must not hand such a length to ``int``."""
     import asyncio
 
-    from qa.guard import Gate
+    from qa.serve.guard import Gate
 
     async def app(scope, receive, send):  # pragma: no cover - the gate answers first
         raise AssertionError("the request reached the app")

@@ -1,5 +1,6 @@
-"""The qa package has no import cycle, not even through imports inside functions, and every module imports
-on its own in a fresh interpreter without loading the heavy libraries."""
+"""The package's layout is its architecture: stages as subpackages, each importing only from the stages before
+it (not even through imports inside functions), no import cycle, and every module importing on its own in a
+fresh interpreter without loading the heavy libraries."""
 
 from __future__ import annotations
 
@@ -11,26 +12,44 @@ import sys
 from qa.config import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "qa"
-MODULES = sorted(f"qa.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+MODULES = sorted(".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+                 for p in PACKAGE.rglob("*.py"))
 IMPORTABLE = [m for m in MODULES if m != "qa.__main__"]  # __main__ runs the CLI when imported
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss", "matplotlib", "gradio")
+# The stages in data-flow order; a module may import from its own stage and from earlier ones only.
+# serve and evaluation are peers: both use the pipeline, neither uses the other.
+STAGES = {"qa": 0, "qa.config": 0, "qa.ingest": 1, "qa.search": 2, "qa.answer": 3, "qa.pipeline": 4,
+          "qa.serve": 5, "qa.evaluation": 5, "qa.cli": 6, "qa.__main__": 7}
+SUBPACKAGES = {"ingest", "search", "answer", "serve", "evaluation"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "config.py", "pipeline.py", "cli.py"}
+
+
+def source_of(module: str):
+    path = PROJECT_ROOT.joinpath(*module.split("."))
+    return (path / "__init__.py") if path.is_dir() else path.with_suffix(".py")
 
 
 def imports_of(module: str) -> set[str]:
     """Every qa module ``module`` imports, at the top or inside a function."""
-    tree = ast.parse((PACKAGE / f"{module.split('.')[1]}.py").read_text(encoding="utf-8"))
+    tree = ast.parse(source_of(module).read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("qa."))
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "qa":  # from qa import bench, evaluate
-                found.update(f"qa.{alias.name}" for alias in node.names if f"qa.{alias.name}" in MODULES)
-            elif node.module.startswith("qa."):
+            if node.module == "qa" or node.module.startswith("qa."):
                 found.add(node.module)
+                # from qa.search import retrieve, tokens: the modules themselves
+                found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES)
         elif isinstance(node, ast.ImportFrom) and node.level:
             raise AssertionError(f"{module}: relative import; the package uses absolute imports")
-    return found & set(MODULES) - {module}
+    return found & set(MODULES) - {module, "qa"}
+
+
+def stage_of(module: str) -> str:
+    """The stage a module belongs to: its subpackage (qa.search.index -> qa.search) or itself at the top."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -67,9 +86,32 @@ def test_find_cycle_finds_one():
 
 def test_no_import_cycle_in_qa():
     graph = {module: imports_of(module) for module in MODULES}
-    assert "qa.evaluate" in graph["qa.cli"]  # the walk sees imports inside functions
+    assert "qa.evaluation.evaluate" in graph["qa.cli"]  # the walk sees imports inside functions
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_top_level_keeps_only_the_entry_points_and_the_stages_are_subpackages():
+    assert {p.name for p in PACKAGE.glob("*.py")} == TOP_LEVEL
+    assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} == SUBPACKAGES
+    for name in SUBPACKAGES:  # each says in one line what goes in and what comes out, and holds nothing else
+        tree = ast.parse((PACKAGE / name / "__init__.py").read_text(encoding="utf-8"))
+        docstring = ast.get_docstring(tree)
+        assert docstring and "\n" not in docstring and " in -> " in docstring, name
+        assert len(tree.body) == 1, f"qa/{name}/__init__.py holds more than its docstring"
+
+
+def test_each_stage_imports_only_from_the_stages_before_it():
+    assert stage_of("qa.search.index") == "qa.search" and stage_of("qa.cli") == "qa.cli"
+    assert all(stage_of(m) in STAGES for m in MODULES), [m for m in MODULES if stage_of(m) not in STAGES]
+    backwards = []
+    for module in MODULES:
+        own = stage_of(module)
+        for imported in imports_of(module):
+            other = stage_of(imported)
+            if other != own and STAGES[other] >= STAGES[own]:
+                backwards.append(f"{module} imports {imported}")
+    assert not backwards, backwards
 
 
 def test_each_module_imports_alone_in_a_fresh_interpreter():
@@ -87,8 +129,8 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
         "        out[name] = f'{type(exc).__name__}: {exc}'\n"
         "print(json.dumps(out))\n"
     )
-    # ui.py and api.py import gradio / fastapi by design; everything else must stay light.
-    light = [m for m in IMPORTABLE if m not in ("qa.ui", "qa.api")]
+    # qa.serve.ui and qa.serve.api import gradio / fastapi by design; everything else must stay light.
+    light = [m for m in IMPORTABLE if m not in ("qa.serve.ui", "qa.serve.api")]
     proc = subprocess.run([sys.executable, "-c", script, *IMPORTABLE], capture_output=True, text=True, timeout=300,
                           cwd=PROJECT_ROOT)
     assert proc.returncode == 0, proc.stderr

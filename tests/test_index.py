@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.index import FORMAT_VERSION, IndexMissingError, IndexStaleError, IndexUnusable, ReportIndex, build_index
+from qa.pipeline import answer_models
+from qa.search.index import FORMAT_VERSION, IndexMissingError, IndexStaleError, IndexUnusable, ReportIndex, build_index
 
 
 def test_manifest_records_what_was_built(built):
@@ -71,12 +72,13 @@ def test_other_model_or_format_makes_index_stale(built, tmp_path):
 
 def test_another_answerability_model_makes_index_stale(built, tmp_path):
     settings = _copy_settings(built, tmp_path)
+    ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())  # built for these: loads
     manifest_path = settings.index_dir / "manifest.json"
     data = json.loads(manifest_path.read_text())
-    data["answerability"] = {"version": "logreg-old", "sha256": "0" * 64}
+    data["answer_models"]["answer-or-abstain"] = {"version": "logreg-old", "sha256": "0" * 64}
     manifest_path.write_text(json.dumps(data))
     with pytest.raises(IndexStaleError, match="answer-or-abstain model"):
-        ReportIndex.load(settings.index_dir, settings)
+        ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())
 
 
 def test_broken_and_missing_files_are_reported(built, tmp_path):
@@ -115,6 +117,6 @@ def test_build_skips_unreadable_report(built, tmp_path):
     (settings.corpus_dir / "broken.md").write_bytes("坏文件".encode("gbk"))
     (settings.corpus_dir / "extra.md").write_text("# 另一份报告\n\n### ▶ 区测试局\n\n#### 标题\n\n区测试局开展测试。一是编写测试用例。二是运行测试。\n",
                                                   encoding="utf-8")
-    index = build_index(settings, progress=False)
+    index = build_index(settings, answer_models(), progress=False)
     assert "区测试局" in index.departments and len(index.manifest.sources) == 2
     assert "extra.md" in index.manifest.sources and "broken.md" not in index.manifest.sources

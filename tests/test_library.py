@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from conftest import LIBRARY_DIR, build_library
 from formats import write_format
-from qa.api import ServerConfig, create_app
-from qa.config import PROJECT_ROOT
+from qa.serve.api import create_app
+from qa.config import ServerConfig
+from qa.config import PROJECT_ROOT, environment
 from qa.pipeline import QuestionError, ReportQA
 
 BINHE, GWR, PLAN, SHIPPED = ("binhe-departments-2021", "linjiang-government-work-report-2024",
@@ -127,11 +128,7 @@ def test_api_reports_and_filters(library_qa):
 
 
 def test_cli_report_option(library):
-    env = {"REPORT_QA_INDEX_DIR": str(library.index_dir), "REPORT_QA_CORPUS_DIR": str(library.corpus_dir),
-           "REPORT_QA_MODEL": str(library.model_dir), "REPORT_QA_CACHE_DIR": str(library.cache_dir)}
-    import os
-
-    env = dict(os.environ, **env)
+    env = environment(library)
     proc = subprocess.run([sys.executable, "-m", "qa", "ask", "--json", "--encoder", "sentence-transformers",
                            "--report", BINHE, "新增多少个学位"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr

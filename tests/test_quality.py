@@ -9,7 +9,8 @@ import json
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.evaluate import TEST_QUESTIONS, load_gold, run_eval
+from qa.evaluation.evaluate import TEST_QUESTIONS, run_eval
+from qa.evaluation.gold import load_gold
 
 THRESHOLDS = json.loads((PROJECT_ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
 FLOORS = {k: v for k, v in THRESHOLDS.items() if not k.startswith(("_", "max_")) and not isinstance(v, dict)}
@@ -55,8 +56,8 @@ def test_wrong_decisions_stay_under_ceiling(report, count):
 
 @pytest.fixture(scope="module")
 def library_report(library, library_qa):
-    from qa.evaluate import evaluate_system
-    from qa.systems import PipelineSystem
+    from qa.evaluation.evaluate import evaluate_system
+    from qa.evaluation.systems import PipelineSystem
 
     return evaluate_system(PipelineSystem("hybrid", library, qa=library_qa), load_gold(LIBRARY_TEST), progress=False)
 

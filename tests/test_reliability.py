@@ -21,11 +21,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.api import ServerConfig, create_app
+from qa.serve.api import create_app
+from qa.config import ServerConfig
 from qa.cli import stdin_questions
 from qa.config import PROJECT_ROOT
 from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, Turn, validate_question
-from qa.retrieve import find_departments
+from qa.search.retrieve import find_departments
 from servers import app_env
 
 HOSTILE = ["\ud800", "\udfff", "\udcff", "\x00", "\x1b[31m", "\u202e", "\ufeff", "\u200b", "\r\n", "\t", "ﷺ",
@@ -212,7 +213,7 @@ def test_api_body_limit_is_413(api):
 
 
 def test_answers_under_16_threads_equal_serial(qa):
-    from qa.bench import distinct_questions
+    from qa.evaluation.bench import distinct_questions
 
     questions = distinct_questions(200)
     assert len(set(questions)) == 200

@@ -11,7 +11,7 @@ import pytest
 from stub import HashEncoder
 
 from qa.pipeline import QuestionError, Turn
-from qa.retrieve import Retriever, _minmax, _rrf
+from qa.search.retrieve import Retriever, _minmax, _rrf
 
 
 def test_hash_encoder_is_deterministic_unit_length_and_lexical():
@@ -102,8 +102,9 @@ def test_questions_the_report_covers_are_answered_with_a_citation(stub_qa, quest
 
 
 def test_the_harness_passes_history_and_scores_end_to_end(stub_qa, tmp_path):
-    from qa.evaluate import evaluate_system, load_gold
-    from qa.systems import PipelineSystem
+    from qa.evaluation.evaluate import evaluate_system
+    from qa.evaluation.gold import load_gold
+    from qa.evaluation.systems import PipelineSystem
 
     gold = tmp_path / "gold.jsonl"
     gold.write_text("\n".join([

@@ -1,4 +1,4 @@
-from qa.tokens import Tokenizer, stopwords
+from qa.search.tokens import Tokenizer, stopwords
 
 
 def test_question_words_are_not_tokens():
