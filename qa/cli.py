@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build the index from the corpus")
     p.add_argument("--if-stale", action="store_true", help="do nothing when the index is up to date")
-    p.add_argument("--quantize", action="store_true", help="int8 query encoder (see README before using)")
+    p.add_argument("--quantize", action="store_true", help="int8 query encoder (see docs/performance.md before using)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="fail (build nothing) when any file is skipped")
     add_path_options(p)

@@ -38,9 +38,16 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _slots(text: str) -> int:
+    try:
+        return max(int(text), 1)  # 0 or less: one at a time, as before the declaration
+    except ValueError:
+        raise ValueError("an integer (below 1 counts as 1)") from None
+
+
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError("a port number from 1 to 65535")
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise ValueError("a port number from 0 (any free port) to 65535")
     return int(text)
 
 
@@ -49,8 +56,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 <= value <= 3600:
-        raise ValueError("a number of seconds from 0 to 3600")
+    if not 0 <= value < float("inf"):
+        raise ValueError("a number of seconds, 0 or more")
     return value
 
 
@@ -66,7 +73,7 @@ def _origins(text: str) -> list[str]:
     return [origin.strip() for origin in text.split(",") if origin.strip()]
 
 
-_TYPE_NAMES = {_path: "path", _positive_int: "integer ≥ 1", _port: "port", _seconds: "seconds", _text: "text",
+_TYPE_NAMES = {_path: "path", _positive_int: "integer ≥ 1", _slots: "integer", _port: "port", _seconds: "seconds", _text: "text",
                _path_prefix: "path prefix", _origins: "comma-separated list"}
 
 
@@ -111,6 +118,15 @@ def _cpu_count() -> int:
     return max(os.cpu_count() or 1, 1)
 
 
+def _onnx_threads() -> int:
+    """The CPUs this process may use, at most 4: a short query gains nothing beyond that."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4))
+
+
 def _default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "report-qa"
 
@@ -123,7 +139,8 @@ MODEL = Variable("REPORT_QA_MODEL", _path, PROJECT_ROOT / "models" / DEFAULT_MOD
                  "the local sentence-transformers model folder (the index is rebuilt for another one)", flag="--model")
 CACHE_DIR = Variable("REPORT_QA_CACHE_DIR", _path, _default_cache_dir(), "`$XDG_CACHE_HOME/report-qa` "
                      "(`~/.cache/report-qa`)", "downloaded wheels, ONNX exports, the vector cache")
-ONNX_THREADS = Variable("REPORT_QA_ONNX_THREADS", _positive_int, None, "the CPUs the process may use, at most 4",
+ONNX_THREADS = Variable("REPORT_QA_ONNX_THREADS", _positive_int, _onnx_threads,
+                        "the CPUs the process may use, at most 4",
                         "ONNX Runtime threads per query encode (1 when several app processes share a machine)")
 HOST = Variable("REPORT_QA_HOST", _text, "127.0.0.1", "`127.0.0.1`", "the address the app listens on",
                 flag="--host")
@@ -144,14 +161,14 @@ MAX_BODY_BYTES = Variable("REPORT_QA_MAX_BODY_BYTES", _positive_int, 1 << 20, "`
 SHUTDOWN_SECONDS = Variable("REPORT_QA_SHUTDOWN_SECONDS", _seconds, 5.0, "`5`",
                             "after SIGTERM, how long answers in flight and open connections get before they "
                             "are closed")
-ANSWER_SLOTS = Variable("REPORT_QA_ANSWER_SLOTS", _positive_int, _cpu_count, "the CPU count",
+ANSWER_SLOTS = Variable("REPORT_QA_ANSWER_SLOTS", _slots, _cpu_count, "the CPU count",
                         "questions the API answers at once; the rest queue in order")
 
 VARIABLES: tuple[Variable, ...] = (CORPUS_DIR, INDEX_DIR, MODEL, CACHE_DIR, ONNX_THREADS, HOST, PORT, ROOT_PATH,
                                    CORS_ORIGINS, FEEDBACK_LOG, FEEDBACK_TOKEN, MAX_BODY_BYTES, SHUTDOWN_SECONDS,
                                    ANSWER_SLOTS)
-PATH_VARIABLES = (MODEL, INDEX_DIR, CORPUS_DIR)  # the flags every subcommand shares
-SERVER_VARIABLES = (HOST, PORT, ROOT_PATH, CORS_ORIGINS, FEEDBACK_LOG)  # the flags of app.py
+PATH_VARIABLES = (MODEL, INDEX_DIR, CORPUS_DIR)  # flags of the qa subcommands that read the library
+SERVER_VARIABLES = (HOST, PORT, ROOT_PATH, CORS_ORIGINS, FEEDBACK_LOG)  # flags of app.py
 
 
 # ---------------------------------------------------------------- settings
@@ -227,7 +244,7 @@ class ServerConfig:
 def add_flags(parser: argparse.ArgumentParser, variables: tuple[Variable, ...]) -> None:
     """One flag per variable; unset flags stay ``None`` so that the variable (or its default) applies."""
     for var in variables:
-        what = f"{var.help} (env {var.name}; default {var.shown_default.replace('`', '')})"
+        what = f"{var.help} (env {var.name}; default {var.shown_default})".replace("`", "")
         if var.parse is _origins:
             parser.add_argument(var.flag, dest=var.dest, action="append", default=None, help=what)
         else:
@@ -263,7 +280,7 @@ def markdown_table() -> str:
     """The README's configuration table (``python -m qa config --markdown``)."""
     rows = ["| variable | type | default | flag | what it sets |", "|---|---|---|---|---|"]
     for var in VARIABLES:
-        flag = f"`{var.flag}`" if var.flag else ""
+        flag = f"`{var.flag}` ({'app.py' if var in SERVER_VARIABLES else 'qa'})" if var.flag else ""
         rows.append(f"| `{var.name}` | {var.type_name} | {_cell(var.shown_default)} | {flag} | {_cell(var.help)} |")
     return "\n".join(rows)
 

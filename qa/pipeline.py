@@ -18,13 +18,13 @@ from pathlib import Path
 
 from qa.answer.abstain import model_fingerprint
 from qa.answer.extractive import Answer, build_answer
-from qa.config import Settings
-from qa.search.index import MANIFEST, IndexUnusable, ReportIndex
 from qa.answer.followup import Resolution, resolve as resolve_question
 from qa.answer.notices import scope_notices
+from qa.answer.smalltalk import small_talk_reply
+from qa.config import ConfigError, Settings
+from qa.search.index import MANIFEST, IndexUnusable, ReportIndex
 from qa.search.places import gazetteer, library_places
 from qa.search.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
-from qa.answer.smalltalk import small_talk_reply
 
 MAX_QUESTION_CHARS = 500  # after normalisation and stripping
 MAX_RAW_CHARS = 20 * MAX_QUESTION_CHARS  # before: longer input is refused without being looked at
@@ -128,6 +128,8 @@ def _onnx_encoder(index: ReportIndex):
     try:
         encoder = OnnxEncoder(folder)
         dim = encoder.encode(["维度检查"]).shape[1]
+    except ConfigError:
+        raise  # a setting to fix (REPORT_QA_ONNX_THREADS), not an index to rebuild
     except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
         raise IndexUnusable(f"the query encoder in {folder} cannot be loaded ({type(exc).__name__}: "
                             f"{str(exc)[:300]}). Rebuild: `python -m qa build`.") from exc

@@ -20,10 +20,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return environment(settings, **extra)
-
-
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
     """Seconds until ``url`` answers 200; raises if the process dies or time runs out."""
     t0 = time.perf_counter()
@@ -42,7 +38,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
 @contextlib.contextmanager
 def running_app(settings: Settings, port: int, **env: str):
     proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port)],
-                            env=app_env(settings, **env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env=environment(settings, **env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}/healthz", proc)
         yield f"http://127.0.0.1:{port}"

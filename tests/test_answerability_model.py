@@ -8,8 +8,8 @@ import math
 import pytest
 
 from qa.answer.abstain import FEATURES, shipped_policy, train
-from qa.evaluation.abstain_eval import LIBRARY, SHIPPED, feature_rows, read_questions
 from qa.config import PROJECT_ROOT
+from qa.evaluation.abstain_eval import LIBRARY, SHIPPED, feature_rows, read_questions
 
 EVAL = PROJECT_ROOT / "eval"
 DEV = [EVAL / "dev.jsonl", EVAL / "dev-extra.jsonl"]

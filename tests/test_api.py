@@ -5,8 +5,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.serve.api import create_app
 from qa.config import ServerConfig
+from qa.serve.api import create_app
 
 ALLOWED = "http://intranet.example:8080"
 

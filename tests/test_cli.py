@@ -15,13 +15,9 @@ CONTRACT = {"id", "source", "dept", "headline", "item_no", "text", "start", "end
             "report_id"}
 
 
-def _env(settings):
-    return environment(settings)
-
-
 def _run(args, settings, stdin=None, prefix=()):
     return subprocess.run([*prefix, sys.executable, "-m", "qa", *args], input=stdin, capture_output=True,
-                          text=True, env=_env(settings), timeout=120)
+                          text=True, env=environment(settings), timeout=120)
 
 
 def test_ask_json_stream_contract(built):

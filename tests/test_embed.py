@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from qa.config import PROJECT_ROOT, Settings, environment
+from qa.pipeline import answer_models
 from qa.search.embed import CachedEmbedder, VectorCache, build_embedder, length_sorted_batches
 from qa.search.encoder import OnnxEncoder, cached_export, export_is_intact
-from qa.pipeline import answer_models
 from qa.search.index import build_index
 
 EXTRA_REPORT = """# 另一份报告

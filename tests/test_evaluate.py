@@ -6,10 +6,8 @@ import math
 import pytest
 
 from qa.evaluation.evaluate import compare_runs, markdown_table, score_question, summarize, type_table
-from qa.evaluation.gold import GoldSetError, load_gold, load_gold_files
-from qa.evaluation.metrics import percentile, rank_metrics
-from qa.evaluation.gold import Cited, check_against_corpus, parse_gold_line
-from qa.evaluation.metrics import Metric, bootstrap_interval, paired_compare
+from qa.evaluation.gold import GoldSetError, load_gold, load_gold_files, Cited, check_against_corpus, parse_gold_line
+from qa.evaluation.metrics import percentile, rank_metrics, Metric, bootstrap_interval, paired_compare
 from qa.evaluation.systems import Ranked
 
 SOURCE = "binhe-2021.md"

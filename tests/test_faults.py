@@ -19,11 +19,9 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE_REPORT
-from qa.config import PROJECT_ROOT, Settings
-from qa.pipeline import answer_models
+from qa.config import PROJECT_ROOT, Settings, environment
+from qa.pipeline import answer_models, ReportQA
 from qa.search.index import MANIFEST, IndexUnusable, ReportIndex, build_index, file_record
-from qa.pipeline import ReportQA
-from servers import app_env
 
 FIX_IT = "python -m qa build"
 EXTRA_DEPARTMENT = """
@@ -156,7 +154,7 @@ def test_manifest_not_an_object_is_refused(small, tmp_path):
 
 def _kill_build_when(settings: Settings, ready, timeout: float = 300) -> bool:
     """Start ``qa build``; SIGKILL it once ``ready(pid)`` is true. Returns whether it was killed in time."""
-    proc = subprocess.Popen([sys.executable, "-m", "qa", "build", "--quiet"], env=app_env(settings), cwd=PROJECT_ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "build", "--quiet"], env=environment(settings), cwd=PROJECT_ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.monotonic()
     try:
@@ -181,7 +179,7 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     shutil.copytree(small.corpus_dir, tmp_path / "corpus")
     settings = replace(small, corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     build_index(settings, answer_models(), progress=False)
-    manifest = ReportIndex.load(settings.index_dir, settings).manifest
+    manifest = ReportIndex.load(settings.index_dir, settings, answer_models=answer_models()).manifest
     before, chunks = manifest.built_at, manifest.chunk_count
     points = {
         # each build first removes what earlier killed builds left: the last kill leaves a temporary
@@ -192,7 +190,7 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     killed = {}
     for name, ready in points.items():
         killed[name] = _kill_build_when(settings, ready)
-        index = ReportIndex.load(settings.index_dir, settings)  # the previous or the new index, whole
+        index = ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())  # the previous or the new index, whole
         assert index.manifest.chunk_count == chunks
         assert ReportQA(settings).ask("城管局在垃圾分类上做什么").citations[0].dept == "区城管局"
     assert killed["writing the new version"] and killed["copying the encoder"], killed
@@ -202,7 +200,7 @@ def test_build_killed_at_any_point_leaves_a_loadable_index(small, tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert not [n for n in names if n.startswith((".index.tmp-", ".index.link-", ".encoder-", ".index.old-"))], names
     assert len([n for n in names if n.startswith(".index.v-")]) <= 2, names  # current + one previous
-    assert ReportIndex.load(settings.index_dir, settings).manifest.built_at >= before
+    assert ReportIndex.load(settings.index_dir, settings, answer_models=answer_models()).manifest.built_at >= before
 
 
 def test_gitignore_covers_index_versions_and_temporaries():

@@ -9,13 +9,13 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.serve import feedback as feedback_module
 from qa.answer.extractive import Answer, Citation
-from qa.serve.api import create_app
-from qa.config import ServerConfig
-from qa.serve.feedback import MAX_RECORD_BYTES, FeedbackError, FeedbackLog, summary_allowed
-from qa.pipeline import Turn
 from qa.answer.smalltalk import small_talk_kind
+from qa.config import ServerConfig
+from qa.pipeline import Turn
+from qa.serve import feedback as feedback_module
+from qa.serve.api import create_app
+from qa.serve.feedback import MAX_RECORD_BYTES, FeedbackError, FeedbackLog, summary_allowed
 
 
 def _answer(question: str = "城管局在垃圾分类上做什么", text: str = "区城管局：巩固垃圾分类成效。[1]") -> Answer:

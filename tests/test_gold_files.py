@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from qa.config import PROJECT_ROOT
-from qa.ingest.corpus import load_corpus
 from qa.evaluation.gold import ANSWERABLE_TYPES, UNANSWERABLE_TYPES, check_against_corpus, load_gold, parse_gold_line
+from qa.ingest.corpus import load_corpus
 
 EVAL = PROJECT_ROOT / "eval"
 SHIPPED = ("questions.jsonl", "dev.jsonl", "dev-extra.jsonl", "test.jsonl")

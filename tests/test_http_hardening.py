@@ -13,12 +13,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from qa.config import ServerConfig, PROJECT_ROOT, environment
 from qa.serve.api import create_app
-from qa.config import ServerConfig
-from qa.config import PROJECT_ROOT
 from qa.serve.guard import blocked_path
 from qa.serve.ui import html_text
-from servers import app_env, free_port, wait_ready
+from servers import free_port, wait_ready
 
 ALLOWED = "http://intranet.example:8080"
 
@@ -117,7 +116,7 @@ def test_chat_turn_with_a_lone_surrogate_is_answered_and_serialisable(qa):
 def test_sigterm_stops_the_app_with_a_heartbeat_stream_open(built):
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--port", str(port)],
-                            env=app_env(built, REPORT_QA_SHUTDOWN_SECONDS="30"),
+                            env=environment(built, REPORT_QA_SHUTDOWN_SECONDS="30"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}/healthz", proc, timeout=180)

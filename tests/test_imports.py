@@ -1,6 +1,7 @@
 """The package's layout is its architecture: stages as subpackages, each importing only from the stages before
-it (not even through imports inside functions), no import cycle, and every module importing on its own in a
-fresh interpreter without loading the heavy libraries."""
+it (not even through imports inside functions or importlib), no import cycle, and every module importing on its
+own in a fresh interpreter without loading the heavy libraries. Running a later stage as a child process is no
+import: ``qa bench`` times ``python -m qa`` and ``python app.py`` from outside, as a user would."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def imports_of(module: str) -> set[str]:
                 found.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES)
         elif isinstance(node, ast.ImportFrom) and node.level:
             raise AssertionError(f"{module}: relative import; the package uses absolute imports")
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and node.args[0].value.startswith("qa."):
+            called = ast.unparse(node.func)
+            if called in ("importlib.import_module", "import_module", "__import__"):
+                found.add(node.args[0].value)
     return found & set(MODULES) - {module, "qa"}
 
 
@@ -103,6 +109,7 @@ def test_the_top_level_keeps_only_the_entry_points_and_the_stages_are_subpackage
 
 def test_each_stage_imports_only_from_the_stages_before_it():
     assert stage_of("qa.search.index") == "qa.search" and stage_of("qa.cli") == "qa.cli"
+    assert "qa.cli" in imports_of("qa.__main__") and "qa.search.retrieve" in imports_of("qa.answer.abstain")
     assert all(stage_of(m) in STAGES for m in MODULES), [m for m in MODULES if stage_of(m) not in STAGES]
     backwards = []
     for module in MODULES:

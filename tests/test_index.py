@@ -51,23 +51,23 @@ def _copy_settings(built, tmp_path) -> Settings:
 
 def test_changed_corpus_makes_index_stale(built, tmp_path):
     settings = _copy_settings(built, tmp_path)
-    ReportIndex.load(settings.index_dir, settings)  # fresh: loads
+    ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())  # fresh: loads
     report = next(settings.corpus_dir.glob("*.md"))
     report.write_text(report.read_text(encoding="utf-8") + "\n补充一段。\n", encoding="utf-8")
     with pytest.raises(IndexStaleError, match="corpus .* changed.*python -m qa build"):
-        ReportIndex.load(settings.index_dir, settings)
+        ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())
 
 
 def test_other_model_or_format_makes_index_stale(built, tmp_path):
     settings = _copy_settings(built, tmp_path)
     with pytest.raises(IndexStaleError, match="embedding model"):
-        ReportIndex.load(settings.index_dir, settings, model_sha256="0" * 64)
+        ReportIndex.load(settings.index_dir, settings, model_sha256="0" * 64, answer_models=answer_models())
     manifest_path = settings.index_dir / "manifest.json"
     data = json.loads(manifest_path.read_text())
     data["format_version"] = 0
     manifest_path.write_text(json.dumps(data))
     with pytest.raises(IndexStaleError, match="index format 0"):
-        ReportIndex.load(settings.index_dir, settings)
+        ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())
 
 
 def test_another_answerability_model_makes_index_stale(built, tmp_path):
@@ -107,7 +107,7 @@ def test_interrupted_build_keeps_the_previous_index(built, tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         index.save(settings.index_dir)
     assert (settings.index_dir / "manifest.json").read_text() == before
-    ReportIndex.load(settings.index_dir, settings)
+    ReportIndex.load(settings.index_dir, settings, answer_models=answer_models())
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []
 

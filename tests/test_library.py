@@ -12,10 +12,9 @@ from fastapi.testclient import TestClient
 
 from conftest import LIBRARY_DIR, build_library
 from formats import write_format
-from qa.serve.api import create_app
-from qa.config import ServerConfig
-from qa.config import PROJECT_ROOT, environment
+from qa.config import ServerConfig, PROJECT_ROOT, environment
 from qa.pipeline import QuestionError, ReportQA
+from qa.serve.api import create_app
 
 BINHE, GWR, PLAN, SHIPPED = ("binhe-departments-2021", "linjiang-government-work-report-2024",
                              "linjiang-departments-plan-2023", "gongshu-departments-plenum-2020")
@@ -196,7 +195,7 @@ def test_scores_do_not_drift_with_corpus_size(tmp_path, model_dir, cached_encode
         ids20, scores20, dense_z20, dense20 = results[20][question]
         assert ids20 == ids, question
         assert dense20 == pytest.approx(dense, abs=1e-6) and dense_z20 == pytest.approx(dense_z, abs=1e-4)
-        # BM25's idf smoothing moves raw keyword scores a little (see README); the fused scores stay put
+        # BM25's idf smoothing moves raw keyword scores a little (see docs/answers.md); the fused scores stay put
         assert scores20 == pytest.approx(scores, abs=0.01), question
 
 

@@ -8,8 +8,7 @@ import textwrap
 
 import pytest
 
-from qa.config import PROJECT_ROOT
-from servers import app_env
+from qa.config import PROJECT_ROOT, environment
 
 
 def _can_unshare() -> bool:
@@ -40,7 +39,7 @@ def test_app_starts_and_answers_with_the_network_cut(built):
             app.terminate(); app.wait(10)
     """)
     proc = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True,
-                          env=app_env(built), timeout=180)
+                          env=environment(built), timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["page"] == 200

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from qa.search.places import (foreign_places, foreign_years, gazetteer, library_places, missing_work_reports,
-                       other_level_governments, other_level_organisations, place_mentions)
+                              other_level_governments, other_level_organisations, place_mentions)
 from qa.search.retrieve import abbreviated_departments
 from qa.search.tokens import Tokenizer
 

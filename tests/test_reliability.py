@@ -21,13 +21,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.serve.api import create_app
-from qa.config import ServerConfig
 from qa.cli import stdin_questions
-from qa.config import PROJECT_ROOT
+from qa.config import ServerConfig, PROJECT_ROOT, environment
 from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, Turn, validate_question
 from qa.search.retrieve import find_departments
-from servers import app_env
+from qa.serve.api import create_app
 
 HOSTILE = ["\ud800", "\udfff", "\udcff", "\x00", "\x1b[31m", "\u202e", "\ufeff", "\u200b", "\r\n", "\t", "ﷺ",
            "城管局", "垃圾分类", "那民政局呢？", "<img src=x onerror=alert(1)>", "'; DROP TABLE", "%s%n", "{{7*7}}"]
@@ -142,7 +140,7 @@ def test_cli_stream_survives_hostile_lines(built):
              "城管".encode() * 40_000, "民政局".encode()]
     lines += [bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))).replace(b"\n", b"") for _ in range(40)]
     proc = subprocess.run([sys.executable, "-m", "qa", "ask", "--json", "-"], input=b"\n".join(lines) + b"\n",
-                          capture_output=True, env=app_env(built), cwd=PROJECT_ROOT, timeout=300)
+                          capture_output=True, env=environment(built), cwd=PROJECT_ROOT, timeout=300)
     assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr[-2000:]
     records = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
     assert len(records) == len(lines)
@@ -153,7 +151,7 @@ def test_cli_stream_survives_hostile_lines(built):
 
 def test_cli_one_shot_refuses_undecodable_argument(built):
     proc = subprocess.run([sys.executable, "-m", "qa", "ask", b"abc\xff"], capture_output=True,
-                          env=app_env(built), cwd=PROJECT_ROOT, timeout=120)
+                          env=environment(built), cwd=PROJECT_ROOT, timeout=120)
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
     assert "not valid UTF-8" in proc.stderr.decode()
 

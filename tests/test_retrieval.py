@@ -71,7 +71,7 @@ def test_question_naming_two_departments_covers_both(qa):
 
 
 _KNOWN_MISS = pytest.mark.xfail(strict=False, reason="answered by the learned policy (a covered place or word "
-                                "lifts coverage); counted in the README's per-type figures, not patched by a rule")
+                                "lifts coverage); counted in the per-type figures of docs/answers.md, not patched by a rule")
 
 
 @pytest.mark.parametrize("question, named", [
@@ -95,7 +95,7 @@ def test_answers_carry_a_confidence_and_common_words_are_no_organisations(qa, qu
 
 
 _KNOWN_FALSE_ABSTENTION = pytest.mark.xfail(strict=False, reason="a dev false abstention of the learned policy "
-                                            "(no word of it in the report: 照明暗区); counted in the README's "
+                                            "(no word of it in the report: 照明暗区); counted in docs/answers.md's "
                                             "figures, not patched by a rule")
 
 

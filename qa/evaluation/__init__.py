@@ -1,1 +1,1 @@
-"""Evaluation: question files in -> retrieval, answer and performance figures out (qa eval, qa bench, qa train-abstain)."""
+"""Evaluation: question files in -> retrieval, answer and performance figures out (qa eval, bench, train-abstain)."""

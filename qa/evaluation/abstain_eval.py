@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.abstain import (FEATURES, TARGET_PRECISION, abstention_scores,
-                        choose_cutoff, model_path, out_of_fold, question_features, refused_before_model, shipped_policy, train)
+from qa.answer.abstain import (FEATURES, TARGET_PRECISION, abstention_scores, choose_cutoff, model_path, out_of_fold,
+                               question_features, refused_before_model, shipped_policy, train)
+from qa.answer.smalltalk import small_talk_kind
 from qa.config import add_path_options, settings_from_args
 from qa.pipeline import ReportQA, Turn
-from qa.answer.smalltalk import small_talk_kind
 
 BOOTSTRAP = 2000
 SEED = 0

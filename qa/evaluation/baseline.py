@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from qa.config import Settings
-from qa.ingest.corpus import load_corpus
 from qa.evaluation.gold import Cited, GoldQuestion
 from qa.evaluation.systems import Ranked, System
+from qa.ingest.corpus import load_corpus
 
 CHUNK_SIZE = 250
 CHUNK_OVERLAP = 50

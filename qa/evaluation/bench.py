@@ -28,12 +28,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.config import PROJECT_ROOT, Settings, add_path_options, environment, settings_from_args
-from qa.ingest.corpus import corpus_files, load_corpus
-from qa.ingest.document import chinese_numeral
-from qa.ingest.layouts import item_markers
 from qa.evaluation.evaluate import DEFAULT_QUESTIONS, machine_description
 from qa.evaluation.gold import load_gold
 from qa.evaluation.metrics import percentile
+from qa.ingest.corpus import corpus_files, load_corpus
+from qa.ingest.document import chinese_numeral
+from qa.ingest.layouts import item_markers
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results"
 PROBE = "城管局在垃圾分类上做什么"

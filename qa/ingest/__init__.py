@@ -1,1 +1,1 @@
-"""Ingest: report files (.md, .txt, .docx, .pdf) in -> reports with their text and passages out (readers, layouts, corpus)."""
+"""Ingest: report files (.md, .txt, .docx, .pdf) in -> reports, their text and their passages out."""

@@ -1,1 +1,1 @@
-"""Search: passages in -> the index (dense FAISS + bm25s keyword, with its manifest) -> ranked passages out for a question."""
+"""Search: passages in -> the index (dense FAISS + bm25s keyword, with its manifest) -> ranked passages out."""

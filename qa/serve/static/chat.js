@@ -1,5 +1,5 @@
 /*
- * The staff chat page's behaviour (qa/ui.py passes it to Gradio as `head`). Gradio's sanitizer keeps only
+ * The staff chat page's behaviour (qa/serve/ui.py passes it to Gradio as `head`). Gradio's sanitizer keeps only
  * plain HTML in messages (no data- attributes, no inline handlers), so this script works through ids and
  * classes with delegated listeners: [n] links scroll to their source (hover, focus or long-press previews
  * it), 复制 copies the plain text, 有用 / 有问题 post to api/feedback with an optional reason, the newest
