@@ -166,3 +166,120 @@ def test_an_unreadable_content_length_is_refused_not_a_500():
              "query_string": b""}
     asyncio.run(Gate(app, cors_origins=[], max_body_bytes=1 << 20)(scope, receive, send))
     assert sent[0]["status"] == 413
+
+
+# ---------------------------------------------------------------- issue 17: framing, hosts, proxies, methods, headers
+
+
+def _gate_call(headers: list[tuple[bytes, bytes]], body: list[bytes], limit: int = 1 << 20, **gate_args):
+    """Run one request through the Gate alone: (status, body the app read or None, response headers)."""
+    import asyncio
+
+    from qa.serve.guard import Gate
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        data = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                seen["disconnect"] = True
+                break
+            data += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        seen["body"] = data
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    messages = [{"type": "http.request", "body": b, "more_body": i < len(body) - 1} for i, b in enumerate(body)]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/ask", "raw_path": b"/api/ask", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1:7860"), *headers], "query_string": b"", "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 7860), "scheme": "http", "http_version": "1.1"}
+    asyncio.run(Gate(app, cors_origins=[], max_body_bytes=limit, **gate_args)(scope, receive, send))
+    return sent[0]["status"], seen.get("body"), dict(sent[0]["headers"])
+
+
+@pytest.mark.parametrize("headers, body, status", [
+    ([(b"content-length", b"10"), (b"transfer-encoding", b"chunked")], [b"x" * 600, b"x" * 600], 400),
+    ([(b"transfer-encoding", b"chunked"), (b"content-length", b"10")], [b"x" * 10], 400),
+    ([(b"content-length", b"2000"), (b"transfer-encoding", b"chunked")], [b"x" * 2000], 400),
+    ([(b"content-length", b"10"), (b"content-length", b"2000")], [b"x" * 10], 400),
+    ([(b"content-length", b"10, 2000")], [b"x" * 10], 400),
+    ([(b"content-length", b"2000")], [b"x" * 2000], 413),
+    ([(b"transfer-encoding", b"chunked")], [b"x" * 600, b"x" * 600], 413),
+    ([(b"transfer-encoding", b"gzip, chunked")], [b"x" * 600, b"x" * 600], 413),
+    ([(b"content-length", b"10")], [b"x" * 10], 200),
+    ([(b"content-length", b"10, 10")], [b"x" * 10], 200),
+    ([(b"transfer-encoding", b"chunked")], [b"x" * 500, b"x" * 500], 200),
+    ([], [b""], 200),
+])
+def test_every_framing_is_bounded_and_an_ambiguous_one_refused(headers, body, status):
+    got, read, _ = _gate_call(headers, body, limit=1000)
+    assert got == status, (headers, got)
+    if status != 200:
+        assert read is None  # refused before the app read a byte
+    else:
+        assert len(read) <= 1000
+
+
+def test_a_body_longer_than_its_length_never_reaches_the_app_past_the_limit():
+    """The server holds a body to its Content-Length; should one run past it, the app still stops at the limit."""
+    got, read, _ = _gate_call([(b"content-length", b"10")], [b"x" * 600, b"x" * 600], limit=1000)
+    assert got == 200 and len(read) <= 1000
+
+
+@pytest.fixture(scope="module")
+def live_api(qa, tmp_path_factory):
+    """The app (API only) under a real uvicorn in a thread, configured as app.py configures it."""
+    import threading
+
+    import uvicorn
+
+    from qa.serve.server import uvicorn_config
+
+    port = free_port()
+    config = ServerConfig(port=port, feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
+    server = uvicorn.Server(uvicorn_config(create_app(qa, config, with_ui=False), config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield port
+    server.should_exit = True
+    thread.join(10)
+
+
+def _raw(port: int, data: bytes, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+                if b"\r\n\r\n" in out and b"connection: close" not in out.lower():
+                    break
+        except (ConnectionResetError, socket.timeout):
+            pass
+        return out
+
+
+def test_content_length_with_a_big_chunked_body_is_refused_by_the_real_server(live_api):
+    """The audit's request: Content-Length: 10 and a chunked body; the server reads it as chunked."""
+    head = (f"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1:{live_api}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    chunk = b"x" * (64 << 10)
+    answer = _raw(live_api, head + b"%x\r\n%s\r\n" % (len(chunk), chunk))  # and more to come: refused at once
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"ambiguous" in answer

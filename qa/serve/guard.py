@@ -4,6 +4,10 @@
   them), traversal attempts and the project's private folders answer 403 before anything else runs.
 * **Body size**: a body over ``max_body_bytes`` is refused with 413 from its ``Content-Length`` alone,
   before a byte of it is read; a body without one (chunked) is read up to the limit and no further.
+  A request whose framing is ambiguous (``Content-Length`` and ``Transfer-Encoding`` together, or two
+  different lengths) is refused with 400, as RFC 9112 §6.3 allows: the server reads such a body as
+  chunked, so its ``Content-Length`` says nothing about its size. Whatever the framing, the app never
+  reads more than the limit.
 * **CORS exactly as configured**: without allowed origins no response carries any
   ``Access-Control-*`` header (whatever Gradio adds is removed) and every preflight is refused; an
   allowed origin gets ``Access-Control-Allow-Origin: <origin>`` on every response and its preflights
@@ -96,6 +100,12 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
+def _header_values(scope, name: bytes) -> list[str]:
+    """Every value of a header, comma-separated lists split (``Content-Length: 10, 10`` is two)."""
+    return [part.strip() for key, value in scope.get("headers", []) if key.lower() == name
+            for part in value.decode("latin-1").split(",")]
+
+
 async def _send_plain(send, status: int, body: bytes, content_type: bytes, extra: list | None = None) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())] + (extra or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -110,6 +120,26 @@ async def _drain(receive) -> bool:
             return False
         if not message.get("more_body", False):
             return True
+
+
+AMBIGUOUS_FRAMING = json.dumps(
+    {"detail": "请求格式错误：Content-Length 与 Transfer-Encoding 不能同时出现 / bad request: ambiguous message "
+               "framing (Content-Length with Transfer-Encoding, or conflicting lengths)"}, ensure_ascii=False).encode()
+
+
+def _capped(receive, limit: int):
+    """``receive`` that reports a disconnect instead of handing the app more than ``limit`` bytes."""
+    size = 0
+
+    async def capped():
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                return {"type": "http.disconnect"}
+        return message
+    return capped
 
 
 def too_large_body(limit: int) -> bytes:
@@ -178,17 +208,21 @@ class Gate:
         extra = [(b"connection", b"close")]
         if cors_origin:
             extra.append((b"access-control-allow-origin", cors_origin.encode("latin-1")))
-        length = _header(scope, b"content-length")
-        if length is not None:
-            declared = int(length) if length.strip().isascii() and length.strip().isdigit() else None
+        lengths, encodings = _header_values(scope, b"content-length"), _header_values(scope, b"transfer-encoding")
+        if (lengths and encodings) or len(set(lengths)) > 1:
+            await _send_plain(send, 400, AMBIGUOUS_FRAMING, b"application/json", extra)
+            return None
+        if lengths:
+            length = lengths[0]
+            declared = int(length) if length.isascii() and length.isdigit() else None
             if declared is None or declared > self.max_body_bytes:  # unreadable lengths ("²") count as too large
                 if declared is not None and declared <= MAX_DRAIN_BYTES and await _drain(receive):
                     extra = extra[1:]  # read to the end: the connection stays usable, the client sees the 413
                 await _send_plain(send, 413, too_large_body(self.max_body_bytes), b"application/json", extra)
                 return None
-            return receive
-        if _header(scope, b"transfer-encoding") is None:
-            return receive
+            return _capped(receive, self.max_body_bytes)  # the server holds the body to its length; this is a second bound
+        if not encodings:
+            return _capped(receive, self.max_body_bytes)
         # Chunked: read up to the limit, then replay what was read to the app.
         chunks, size = [], 0
         while True:
@@ -211,4 +245,4 @@ class Gate:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
-        return replay
+        return _capped(replay, self.max_body_bytes)

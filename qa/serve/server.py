@@ -53,9 +53,16 @@ def main(argv=None) -> int:
             SHUTDOWN.set()  # browser tabs' heartbeat streams end now instead of holding the shutdown open
             super().handle_exit(sig, frame)
 
+    Server(uvicorn_config(app, config)).run()
+    return 0
+
+
+def uvicorn_config(app, config):
+    """How uvicorn serves ``app`` for ``config`` (app.py, and the tests that run a real server)."""
+    import uvicorn
+
     # On SIGTERM requests in flight finish; whatever is still open after timeout_graceful_shutdown is closed.
     # timeout_keep_alive 30 s (uvicorn's default is 5): a busy client that reuses a connection just as the
     # server drops it as idle gets a reset; 30 s makes that race rare under load.
-    Server(uvicorn.Config(app, host=config.host, port=config.port, root_path=config.root_path, log_level="warning",
-                          timeout_graceful_shutdown=config.shutdown_seconds, timeout_keep_alive=30)).run()
-    return 0
+    return uvicorn.Config(app, host=config.host, port=config.port, root_path=config.root_path, log_level="warning",
+                          timeout_graceful_shutdown=config.shutdown_seconds, timeout_keep_alive=30)
