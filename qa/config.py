@@ -73,8 +73,29 @@ def _origins(text: str) -> list[str]:
     return [origin.strip() for origin in text.split(",") if origin.strip()]
 
 
+def _host_names(text: str) -> list[str]:
+    names = [name.lower() for name in _origins(text)]
+    for name in names:
+        if "*" in name[1:] or (name.startswith("*") and not name.startswith("*.")) or "/" in name or " " in name:
+            raise ValueError(f"host names (`qa.example.org`, `*.example.org` for its subdomains, or `*`), not {name!r}")
+    return names
+
+
+def _networks(text: str) -> list[str]:
+    import ipaddress
+
+    addresses = _origins(text)
+    for address in addresses:
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            raise ValueError(f"IP addresses or networks (`10.0.0.5`, `10.0.0.0/8`), not {address!r}") from None
+    return addresses
+
+
 _TYPE_NAMES = {_path: "path", _positive_int: "integer ≥ 1", _slots: "integer", _port: "port", _seconds: "seconds", _text: "text",
-               _path_prefix: "path prefix", _origins: "comma-separated list"}
+               _path_prefix: "path prefix", _origins: "comma-separated list",
+               _host_names: "comma-separated host names", _networks: "comma-separated addresses"}
 
 
 @dataclass(frozen=True)
@@ -161,12 +182,20 @@ MAX_BODY_BYTES = Variable("REPORT_QA_MAX_BODY_BYTES", _positive_int, 1 << 20, "`
 SHUTDOWN_SECONDS = Variable("REPORT_QA_SHUTDOWN_SECONDS", _seconds, 5.0, "`5`",
                             "after SIGTERM, how long answers in flight and open connections get before they "
                             "are closed")
+ALLOWED_HOSTS = Variable("REPORT_QA_ALLOWED_HOSTS", _host_names, list,
+                         "the bind address, `localhost` and `127.0.0.1`",
+                         "host names the app answers to (the `Host` header; `*.example.org` for subdomains): any other "
+                         "gets 400, so a DNS-rebinding page cannot reach it; set it to the served name when binding "
+                         "`0.0.0.0`")
+TRUSTED_PROXIES = Variable("REPORT_QA_TRUSTED_PROXIES", _networks, list, "none: forwarded headers are ignored",
+                           "addresses or networks (`10.0.0.0/8`) of reverse proxies whose `X-Forwarded-For`, "
+                           "`-Proto` and `-Host` are believed; from anyone else these headers are dropped")
 ANSWER_SLOTS = Variable("REPORT_QA_ANSWER_SLOTS", _slots, _cpu_count, "the CPU count",
                         "questions the API answers at once; the rest queue in order")
 
 VARIABLES: tuple[Variable, ...] = (CORPUS_DIR, INDEX_DIR, MODEL, CACHE_DIR, ONNX_THREADS, HOST, PORT, ROOT_PATH,
-                                   CORS_ORIGINS, FEEDBACK_LOG, FEEDBACK_TOKEN, MAX_BODY_BYTES, SHUTDOWN_SECONDS,
-                                   ANSWER_SLOTS)
+                                   CORS_ORIGINS, ALLOWED_HOSTS, TRUSTED_PROXIES, FEEDBACK_LOG, FEEDBACK_TOKEN,
+                                   MAX_BODY_BYTES, SHUTDOWN_SECONDS, ANSWER_SLOTS)
 PATH_VARIABLES = (MODEL, INDEX_DIR, CORPUS_DIR)  # flags of the qa subcommands that read the library
 SERVER_VARIABLES = (HOST, PORT, ROOT_PATH, CORS_ORIGINS, FEEDBACK_LOG)  # flags of app.py
 
@@ -223,6 +252,8 @@ class ServerConfig:
     port: int = PORT.default
     root_path: str = ROOT_PATH.default
     cors_origins: list[str] = field(default_factory=list)  # empty: same-origin only
+    allowed_hosts: list[str] = field(default_factory=list)  # empty: the bind address, localhost, 127.0.0.1 (hosts())
+    trusted_proxies: list[str] = field(default_factory=list)  # empty: X-Forwarded-* believed from no one
     feedback_log: Path = FEEDBACK_LOG.default
     max_body_bytes: int = MAX_BODY_BYTES.default  # larger request bodies are refused with 413
     shutdown_seconds: float = SHUTDOWN_SECONDS.default  # open connections (Gradio's heartbeat) get this long
@@ -233,9 +264,14 @@ class ServerConfig:
     @classmethod
     def from_env(cls, args: argparse.Namespace | None = None) -> "ServerConfig":
         return cls(host=flag_or_env(args, HOST), port=flag_or_env(args, PORT), root_path=flag_or_env(args, ROOT_PATH),
-                   cors_origins=flag_or_env(args, CORS_ORIGINS), feedback_log=flag_or_env(args, FEEDBACK_LOG),
+                   cors_origins=flag_or_env(args, CORS_ORIGINS), allowed_hosts=ALLOWED_HOSTS.read(),
+                   trusted_proxies=TRUSTED_PROXIES.read(), feedback_log=flag_or_env(args, FEEDBACK_LOG),
                    max_body_bytes=MAX_BODY_BYTES.read(), shutdown_seconds=SHUTDOWN_SECONDS.read(),
                    answer_slots=ANSWER_SLOTS.read())
+
+    def hosts(self) -> list[str]:
+        """The ``Host`` names the app answers to: the setting, else the bind address, localhost and 127.0.0.1."""
+        return self.allowed_hosts or list(dict.fromkeys([self.host, "localhost", "127.0.0.1"]))
 
 
 # ---------------------------------------------------------------- flags and help

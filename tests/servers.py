@@ -13,6 +13,9 @@ from pathlib import Path
 
 from qa.config import PROJECT_ROOT, Settings, environment
 
+# TestClient's base URL: its default host, testserver, is no host the app answers to (REPORT_QA_ALLOWED_HOSTS).
+LOCAL = "http://127.0.0.1"
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from qa.config import ServerConfig
 from qa.serve.api import create_app
+from servers import LOCAL
 
 ALLOWED = "http://intranet.example:8080"
 
@@ -14,13 +15,13 @@ ALLOWED = "http://intranet.example:8080"
 @pytest.fixture(scope="module")
 def client(qa, tmp_path_factory):
     config = ServerConfig(cors_origins=[ALLOWED], feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
-    with TestClient(create_app(qa, config)) as test_client:
+    with TestClient(create_app(qa, config), base_url=LOCAL) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
 def same_origin_client(qa):
-    with TestClient(create_app(qa, ServerConfig(), with_ui=False)) as test_client:
+    with TestClient(create_app(qa, ServerConfig(), with_ui=False), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -166,7 +167,7 @@ def test_ui_escapes_user_text(qa):
 
 
 def test_root_path_for_a_reverse_proxy(qa):
-    with TestClient(create_app(qa, ServerConfig(root_path="/qa"), with_ui=False), root_path="/qa") as proxied:
+    with TestClient(create_app(qa, ServerConfig(root_path="/qa"), with_ui=False), base_url=LOCAL, root_path="/qa") as proxied:
         assert '<script src="/qa/widget.js"' in proxied.get("/embed-demo").text
         assert proxied.get("/healthz").status_code == 200
         assert "/qa/openapi.json" in proxied.get("/docs").text

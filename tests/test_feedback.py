@@ -15,6 +15,7 @@ from qa.config import ServerConfig
 from qa.pipeline import Turn
 from qa.serve import feedback as feedback_module
 from qa.serve.api import create_app
+from servers import LOCAL
 from qa.serve.feedback import MAX_RECORD_BYTES, FeedbackError, FeedbackLog, summary_allowed
 
 
@@ -139,7 +140,7 @@ def test_summary_access(monkeypatch):
 def test_feedback_routes(qa, tmp_path, monkeypatch):
     monkeypatch.setenv("REPORT_QA_FEEDBACK_TOKEN", "s3cret")
     config = ServerConfig(feedback_log=tmp_path / "fb.jsonl")
-    with TestClient(create_app(qa, config, with_ui=False)) as client:
+    with TestClient(create_app(qa, config, with_ui=False), base_url=LOCAL) as client:
         body = client.post("/api/ask", json={"question": "城管局在垃圾分类上做什么", "k": 3}).json()
         assert len(body["id"]) == 16 and body["notices"] == [] and body["understood_as"] is None
         r = client.post("/api/feedback", json={"answer_id": body["id"], "vote": "down", "reason": "错误"})

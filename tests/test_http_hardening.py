@@ -17,7 +17,7 @@ from qa.config import ServerConfig, PROJECT_ROOT, environment
 from qa.serve.api import create_app
 from qa.serve.guard import blocked_path
 from qa.serve.ui import html_text
-from servers import free_port, wait_ready
+from servers import LOCAL, free_port, wait_ready
 
 ALLOWED = "http://intranet.example:8080"
 
@@ -25,14 +25,14 @@ ALLOWED = "http://intranet.example:8080"
 @pytest.fixture(scope="module")
 def same_origin(qa, tmp_path_factory):
     config = ServerConfig(feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
-    with TestClient(create_app(qa, config)) as client:
+    with TestClient(create_app(qa, config), base_url=LOCAL) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def with_cors(qa, tmp_path_factory):
     config = ServerConfig(cors_origins=[ALLOWED], feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
-    with TestClient(create_app(qa, config)) as client:
+    with TestClient(create_app(qa, config), base_url=LOCAL) as client:
         yield client
 
 
@@ -283,3 +283,95 @@ def test_content_length_with_a_big_chunked_body_is_refused_by_the_real_server(li
     answer = _raw(live_api, head + b"%x\r\n%s\r\n" % (len(chunk), chunk))  # and more to come: refused at once
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert b"ambiguous" in answer
+
+
+# ---------------------------------------------------------------- hosts (item 6) and forwarded headers (item 5)
+
+
+@pytest.mark.parametrize("path", ["/api/feedback/summary", "/healthz", "/", "/config", "/api/departments"])
+def test_a_host_that_is_not_allowed_gets_400(same_origin, path):
+    """A DNS-rebinding page sends its own name as Host: nothing answers it, the loopback-only summary included."""
+    r = same_origin.get(path, headers={"Host": "evil.example"})
+    assert r.status_code == 400 and "evil.example" not in r.text
+    for host in ("127.0.0.1:7860", "localhost", "LOCALHOST:7860"):
+        assert same_origin.get(path, headers={"Host": host}).status_code != 400, host  # the summary: 403, not loopback
+
+
+def test_forwarded_host_is_not_echoed_into_the_config_or_the_page(same_origin):
+    spoofed = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https", "Forwarded": "host=evil.example"}
+    for path in ("/config", "/"):
+        r = same_origin.get(path, headers=spoofed)
+        assert r.status_code == 200 and "evil.example" not in r.text, path
+
+
+def test_allowed_hosts_default_to_the_bind_address_and_come_from_the_setting(monkeypatch):
+    assert ServerConfig(host="10.1.2.3").hosts() == ["10.1.2.3", "localhost", "127.0.0.1"]
+    monkeypatch.setenv("REPORT_QA_ALLOWED_HOSTS", "QA.intranet.example, *.intranet.example")
+    monkeypatch.setenv("REPORT_QA_TRUSTED_PROXIES", "10.0.0.5, 192.168.0.0/16")
+    config = ServerConfig.from_env()
+    assert config.hosts() == ["qa.intranet.example", "*.intranet.example"]
+    assert config.trusted_proxies == ["10.0.0.5", "192.168.0.0/16"]
+
+
+@pytest.mark.parametrize("name, value", [("REPORT_QA_ALLOWED_HOSTS", "a.*.example"),
+                                         ("REPORT_QA_TRUSTED_PROXIES", "proxy.example")])
+def test_a_bad_host_or_proxy_setting_is_refused(monkeypatch, name, value):
+    from qa.config import ConfigError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        ServerConfig.from_env()
+
+
+def _votes_until_refused(post, answer_id: str, forwarded_for) -> int:
+    """Votes sent (each with its own note, so none is a duplicate) until the per-client limit answers 429."""
+    for n in range(1, 40):
+        r = post(answer_id, n, forwarded_for(n))
+        if r == 429:
+            return n
+        assert r == 200, r
+    return 0
+
+
+def test_forwarded_for_from_an_ordinary_client_is_not_believed_by_the_real_server(live_api):
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = f"http://127.0.0.1:{live_api}"
+    request = urllib.request.Request(base + "/api/ask", data=json.dumps({"question": "城管局在垃圾分类上做什么"}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    answer_id = json.loads(urllib.request.urlopen(request, timeout=60).read())["id"]
+
+    def post(answer_id, n, forwarded):
+        body = json.dumps({"answer_id": answer_id, "vote": "up", "text": f"note {n}"}).encode()
+        req = urllib.request.Request(base + "/api/feedback", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", "X-Forwarded-For": forwarded})
+        try:
+            return urllib.request.urlopen(req, timeout=30).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    # 31 votes posing as 31 people from one loopback client: the 31st is over that one client's limit.
+    assert _votes_until_refused(post, answer_id, lambda n: f"198.51.100.{n}") == 31
+
+
+def test_forwarded_for_is_believed_from_a_trusted_proxy_only(qa, tmp_path):
+    def client(config, peer):
+        return TestClient(create_app(qa, config, with_ui=False), base_url=LOCAL, client=(peer, 4000))
+
+    def poster(c):
+        def post(answer_id, n, forwarded):
+            return c.post("/api/feedback", json={"answer_id": answer_id, "vote": "up", "text": f"note {n}"},
+                          headers={"X-Forwarded-For": forwarded}).status_code
+        return post
+
+    proxied = ServerConfig(trusted_proxies=["10.0.0.0/8"], feedback_log=tmp_path / "a.jsonl")
+    with client(proxied, "10.0.0.5") as c:
+        answer_id = c.post("/api/ask", json={"question": "城管局在垃圾分类上做什么"}).json()["id"]
+        assert _votes_until_refused(poster(c), answer_id, lambda n: "192.0.2.1") == 31  # one person behind the proxy
+        assert poster(c)(answer_id, 99, "192.0.2.2") == 200  # another person behind it is not limited
+    direct = ServerConfig(feedback_log=tmp_path / "b.jsonl")
+    with client(direct, "10.0.0.5") as c:
+        answer_id = c.post("/api/ask", json={"question": "城管局在垃圾分类上做什么"}).json()["id"]
+        assert _votes_until_refused(poster(c), answer_id, lambda n: f"192.0.2.{n}") == 31

@@ -15,6 +15,7 @@ from formats import write_format
 from qa.config import ServerConfig, PROJECT_ROOT, environment
 from qa.pipeline import QuestionError, ReportQA
 from qa.serve.api import create_app
+from servers import LOCAL
 
 BINHE, GWR, PLAN, SHIPPED = ("binhe-departments-2021", "linjiang-government-work-report-2024",
                              "linjiang-departments-plan-2023", "gongshu-departments-plenum-2020")
@@ -113,7 +114,7 @@ def test_paragraph_returns_the_whole_section(library_qa):
 
 
 def test_api_reports_and_filters(library_qa):
-    with TestClient(create_app(library_qa, ServerConfig(), with_ui=False)) as client:
+    with TestClient(create_app(library_qa, ServerConfig(), with_ui=False), base_url=LOCAL) as client:
         reports = client.get("/api/reports").json()["reports"]
         assert {r["id"] for r in reports} == {BINHE, GWR, PLAN, SHIPPED}
         assert all({"title", "district", "year", "file", "passages"} <= set(r) for r in reports)

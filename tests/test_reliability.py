@@ -26,6 +26,7 @@ from qa.config import ServerConfig, PROJECT_ROOT, environment
 from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, Turn, validate_question
 from qa.search.retrieve import find_departments
 from qa.serve.api import create_app
+from servers import LOCAL
 
 HOSTILE = ["\ud800", "\udfff", "\udcff", "\x00", "\x1b[31m", "\u202e", "\ufeff", "\u200b", "\r\n", "\t", "ﷺ",
            "城管局", "垃圾分类", "那民政局呢？", "<img src=x onerror=alert(1)>", "'; DROP TABLE", "%s%n", "{{7*7}}"]
@@ -159,7 +160,7 @@ def test_cli_one_shot_refuses_undecodable_argument(built):
 @pytest.fixture(scope="module")
 def api(warm):
     qa = warm
-    with TestClient(create_app(qa, ServerConfig(), with_ui=False)) as client:
+    with TestClient(create_app(qa, ServerConfig(), with_ui=False), base_url=LOCAL) as client:
         yield client
 
 

@@ -29,6 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qa.config import ServerConfig
 from qa.pipeline import MAX_HISTORY_TURNS, MAX_QUESTION_CHARS, QuestionError, ReportQA, Turn, normalise_text
@@ -226,6 +228,11 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
         blocks = build_ui(qa, config, feedback)
         app = gr.mount_gradio_app(app, blocks, path="/", root_path=config.root_path or None, theme=theme(), css=CSS,
                                   head=HEAD, footer_links=[], ssr_mode=False, pwa=False, mcp_server=False)
+    # Added innermost first: Gate -> forwarded headers of trusted proxies -> Host check -> the app (Gradio too).
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.hosts(), www_redirect=False)
+    if config.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.trusted_proxies)
     app.add_middleware(Gate, cors_origins=config.cors_origins, max_body_bytes=config.max_body_bytes,
-                       root_path=config.root_path)  # last added: outermost, in front of Gradio too
+                       root_path=config.root_path, trusted_proxies=config.trusted_proxies,
+                       allowed_hosts=config.hosts())  # last added: outermost, in front of Gradio too
     return app

@@ -12,6 +12,11 @@
   ``Access-Control-*`` header (whatever Gradio adds is removed) and every preflight is refused; an
   allowed origin gets ``Access-Control-Allow-Origin: <origin>`` on every response and its preflights
   answered, never with credentials.
+* **Forwarded headers** (``X-Forwarded-For``, ``-Proto``, ``-Host``, ``-Port``, ``-Prefix``, ``Forwarded``) are
+  dropped unless the connection comes from a configured proxy (``REPORT_QA_TRUSTED_PROXIES``), so no
+  client can pose as another (feedback's per-client limit) or have a host of its choosing echoed into
+  Gradio's ``/config``; a proxy's ``X-Forwarded-Host`` is kept only when it is an allowed host. The
+  ``Host`` header itself is checked by Starlette's ``TrustedHostMiddleware`` inside the gate (api.py).
 * **Shutdown**: once ``SHUTDOWN.set()`` is called (app.py does it on SIGTERM), Gradio's heartbeat
   streams see their client disconnect and end, so uvicorn's graceful shutdown is not held open by a
   browser tab; requests in flight finish (up to uvicorn's ``timeout_graceful_shutdown``).
@@ -20,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 from urllib.parse import unquote
@@ -32,6 +38,28 @@ PREFLIGHT_MAX_AGE = "600"
 # An over-limit body up to this size is read and thrown away before the 413, so that a client still
 # sending it reads the answer instead of a reset connection; a bigger one gets the 413 and a close.
 MAX_DRAIN_BYTES = 64 << 20
+
+
+_FORWARDED = {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port",
+              b"x-forwarded-prefix", b"x-real-ip", b"forwarded"}
+
+
+def host_allowed(host: str, patterns: list[str]) -> bool:
+    """``host`` (a ``Host`` value, port allowed) against names as TrustedHostMiddleware reads them."""
+    name = host.strip().lower()
+    if name.startswith("[") and "]" in name:  # [::1]:7860
+        name = name[1:name.index("]")]
+    elif name.count(":") == 1:  # qa.example.org:7860
+        name = name.split(":")[0]
+    return any(p == "*" or name == p or (p.startswith("*.") and name.endswith(p[1:])) for p in patterns)
+
+
+def in_networks(address: str | None, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 _HEARTBEAT = re.compile(r"/heartbeat/[^/]+/?$")
@@ -151,13 +179,31 @@ def too_large_body(limit: int) -> bytes:
 class Gate:
     """Wrap an ASGI app with the route block list, the body size limit and the CORS policy."""
 
-    def __init__(self, app, cors_origins: list[str], max_body_bytes: int, root_path: str = ""):
+    def __init__(self, app, cors_origins: list[str], max_body_bytes: int, root_path: str = "",
+                 trusted_proxies: list[str] = (), allowed_hosts: list[str] = ("*",)):
         self.app = app
         self.origins = set(cors_origins)
         self.max_body_bytes = max_body_bytes
         self.root_path = root_path.rstrip("/")
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.allowed_hosts = list(allowed_hosts)
+
+    def _forwarded(self, scope):
+        """The scope with forwarded headers dropped, unless the peer is a trusted proxy."""
+        headers = scope.get("headers", [])
+        if not any(key.lower() in _FORWARDED for key, _ in headers):
+            return scope
+        peer = (scope.get("client") or (None,))[0]
+        if in_networks(peer, self.proxies):
+            kept = [(k, v) for k, v in headers if k.lower() != b"x-forwarded-host"
+                    or host_allowed(v.decode("latin-1").split(",")[0], self.allowed_hosts)]
+        else:
+            kept = [(k, v) for k, v in headers if k.lower() not in _FORWARDED]
+        return {**scope, "headers": kept}
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = self._forwarded(scope)
         if scope["type"] != "http":
             if scope["type"] == "websocket" and blocked_path(scope.get("path", ""), self.root_path):
                 await send({"type": "websocket.close", "code": 1008})

@@ -64,5 +64,7 @@ def uvicorn_config(app, config):
     # On SIGTERM requests in flight finish; whatever is still open after timeout_graceful_shutdown is closed.
     # timeout_keep_alive 30 s (uvicorn's default is 5): a busy client that reuses a connection just as the
     # server drops it as idle gets a reset; 30 s makes that race rare under load.
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app's own
+    # middleware believes it only from REPORT_QA_TRUSTED_PROXIES (qa/serve/api.py, qa/serve/guard.py).
     return uvicorn.Config(app, host=config.host, port=config.port, root_path=config.root_path, log_level="warning",
-                          timeout_graceful_shutdown=config.shutdown_seconds, timeout_keep_alive=30)
+                          timeout_graceful_shutdown=config.shutdown_seconds, timeout_keep_alive=30, proxy_headers=False)
