@@ -36,6 +36,7 @@ MAX_ANSWER_CHARS = 20_000  # an earlier answer quoted back in ``history``
 RELOAD_CHECK_SECONDS = 1.0  # how often a running ReportQA looks for a rebuilt index
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+BIDI_CONTROLS = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  # U+202E … reorder what is shown
 
 
 def answer_models() -> dict[str, dict]:
@@ -68,9 +69,10 @@ class Turn:
 
 def normalise_text(text: str) -> str:
     """Text any later step can handle: lone surrogates (undecodable bytes, ``"\\ud800"`` in JSON) become
-    U+FFFD, control characters and line breaks become spaces, then Unicode NFC. Linear in ``len(text)``."""
+    U+FFFD, bidirectional controls (U+202E …) are dropped, other control characters and line breaks become
+    spaces, then Unicode NFC. Linear in ``len(text)``."""
     text = _LONE_SURROGATE.sub("\ufffd", text)
-    return unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    return unicodedata.normalize("NFC", _CONTROL.sub(" ", BIDI_CONTROLS.sub("", text)))
 
 
 def _too_long(what: str, length: int, limit: int) -> QuestionError:

@@ -375,3 +375,47 @@ def test_forwarded_for_is_believed_from_a_trusted_proxy_only(qa, tmp_path):
     with client(direct, "10.0.0.5") as c:
         answer_id = c.post("/api/ask", json={"question": "城管局在垃圾分类上做什么"}).json()["id"]
         assert _votes_until_refused(poster(c), answer_id, lambda n: f"192.0.2.{n}") == 31
+
+
+# ---------------------------------------------------------------- item 9: headers, body errors, bidi controls
+
+
+@pytest.mark.parametrize("method, path, status", [("GET", "/", 200), ("GET", "/config", 200), ("GET", "/healthz", 200),
+                                                  ("GET", "/widget.js", 200), ("GET", "/monitoring", 403),
+                                                  ("GET", "/docs", 200), ("POST", "/api/ask", 422)])
+def test_security_headers_on_every_response(same_origin, with_cors, method, path, status):
+    r = same_origin.request(method, path)
+    assert r.status_code == status
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["referrer-policy"] == "same-origin"
+    assert r.headers["content-security-policy"] == "frame-ancestors 'self'"
+    embedded = with_cors.request(method, path)
+    assert embedded.headers["content-security-policy"] == f"frame-ancestors 'self' {ALLOWED}"  # the widget's sites
+    assert embedded.headers.get_list("content-security-policy") == [embedded.headers["content-security-policy"]]
+
+
+def test_refusals_of_the_gate_carry_the_security_headers_too(same_origin):
+    for r in (same_origin.post("/api/ask", content=b"x" * (2 << 20)), same_origin.get("/gradio_api/file/x"),
+              same_origin.get("/healthz", headers={"Host": "evil.example"})):
+        assert r.status_code in (400, 403, 413) and r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b'{"question": "x", "k": ' + b"9" * 4400 + b"}", "too many digits"),
+    (b'{"question": "x", "k": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    (b'{"question": "\xff\xfe"}', "not valid UTF-8"),
+])
+def test_a_body_the_parser_refuses_gets_its_real_reason(same_origin, body, reason):
+    r = same_origin.post("/api/ask", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and reason in r.json()["detail"], r.json()
+    assert "set_int_max_str_digits" not in r.text
+
+
+def test_bidirectional_controls_are_stripped_from_questions_and_feedback(same_origin, tmp_path):
+    from qa.pipeline import normalise_text
+    from qa.serve.feedback import clean
+
+    bidi = "\u202e\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    assert normalise_text(f"城管局{bidi}在垃圾分类上做什么") == "城管局在垃圾分类上做什么"
+    assert clean(f"说明{bidi}文字\u202e", 100) == "说明文字"
+    r = same_origin.post("/api/ask", json={"question": "城管局\u202e在垃圾分类上做什么"})
+    assert r.status_code == 200 and r.json()["question"] == "城管局在垃圾分类上做什么"

@@ -19,6 +19,7 @@ Route blocking, the body limit and CORS live in qa/serve/guard.py, in front of e
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -87,6 +88,18 @@ def _user_error(message: str, status: int = 422) -> JSONResponse:
     return JSONResponse({"detail": normalise_text(message)[:2000]}, status_code=status)
 
 
+def body_error(cause: BaseException | None) -> str:
+    """Why a JSON body could not be read, in words: the nesting, a number's length, or the bytes."""
+    if isinstance(cause, RecursionError):
+        return "JSON 嵌套过深 / the JSON is nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "请求体不是 UTF-8 编码 / the body is not valid UTF-8"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return (f"数字位数过多（上限 {sys.get_int_max_str_digits()} 位）/ a number has too many digits "
+                f"(limit {sys.get_int_max_str_digits()})")
+    return "the body is not valid UTF-8 JSON"
+
+
 def swagger_assets() -> Path:
     """Swagger UI's JS/CSS, shipped inside the fastapi-offline wheel: /docs needs no CDN."""
     import fastapi_offline
@@ -126,8 +139,8 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 400:  # FastAPI's "error parsing the body": e.g. bytes that are not UTF-8
-            return _user_error(f"请求格式错误 / invalid request: the body is not valid UTF-8 JSON ({exc.detail})")
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": the reason is the exception it wraps
+            return _user_error(f"请求格式错误 / invalid request: {body_error(exc.__cause__)}")
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(QuestionError)

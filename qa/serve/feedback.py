@@ -2,8 +2,8 @@
 
 * Only answers the server gave can be rated: ``remember`` keeps the last ``MAX_REMEMBERED`` answers
   (id -> question, reading, answer, citation ids), and a vote names an id from that book.
-* Every field is cleaned (whitespace collapsed, control characters and lone surrogates dropped) and
-  cut to a bound, so one record is at most ``MAX_RECORD_BYTES``.
+* Every field is cleaned (whitespace collapsed; control characters, bidirectional controls such as
+  U+202E and lone surrogates dropped) and cut to a bound, so one record is at most ``MAX_RECORD_BYTES``.
 * A client may send ``RATE_LIMIT`` votes per ``RATE_WINDOW`` seconds; the same vote twice for the same
   answer from the same client is recorded once.
 * The file rotates (``logging.handlers.RotatingFileHandler``: ``max_bytes`` × ``backups``), and each line
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from qa.answer.extractive import Answer
 from qa.config import FEEDBACK_TOKEN
-from qa.pipeline import MAX_QUESTION_CHARS
+from qa.pipeline import BIDI_CONTROLS, MAX_QUESTION_CHARS
 
 VOTES = ("up", "down")
 REASONS = ("错误", "不完整", "引用不对", "其他")
@@ -61,7 +61,7 @@ def clean(text: object, limit: int) -> str:
         return ""
     text = _SPACES.sub(" ", text[:MAX_SCAN_CHARS]).strip()  # padding collapses before the cut
     text = text[:limit].encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    return _CONTROL.sub("", text)
+    return BIDI_CONTROLS.sub("", _CONTROL.sub("", text))
 
 
 @dataclass

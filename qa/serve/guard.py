@@ -17,6 +17,9 @@
   client can pose as another (feedback's per-client limit) or have a host of its choosing echoed into
   Gradio's ``/config``; a proxy's ``X-Forwarded-Host`` is kept only when it is an allowed host. The
   ``Host`` header itself is checked by Starlette's ``TrustedHostMiddleware`` inside the gate (api.py).
+* **Security headers** on every response: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
+  same-origin`` and ``Content-Security-Policy: frame-ancestors 'self'`` plus the CORS origins (the
+  widget's sites are the ones that may put the chat in an iframe).
 * **Shutdown**: once ``SHUTDOWN.set()`` is called (app.py does it on SIGTERM), Gradio's heartbeat
   streams see their client disconnect and end, so uvicorn's graceful shutdown is not held open by a
   browser tab; requests in flight finish (up to uvicorn's ``timeout_graceful_shutdown``).
@@ -186,6 +189,9 @@ class Gate:
         self.max_body_bytes = max_body_bytes
         self.root_path = root_path.rstrip("/")
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        ancestors = " ".join(["'self'", *(o for o in cors_origins if o not in ("*", "null"))])
+        self.security_headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
+                                 (b"content-security-policy", f"frame-ancestors {ancestors}".encode("latin-1"))]
         self.allowed_hosts = list(allowed_hosts)
 
     def _forwarded(self, scope):
@@ -204,6 +210,8 @@ class Gate:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] in ("http", "websocket"):
             scope = self._forwarded(scope)
+        if scope["type"] == "http":
+            send = self._secure_send(send)
         if scope["type"] != "http":
             if scope["type"] == "websocket" and blocked_path(scope.get("path", ""), self.root_path):
                 await send({"type": "websocket.close", "code": 1008})
@@ -237,6 +245,16 @@ class Gate:
             (b"access-control-max-age", PREFLIGHT_MAX_AGE.encode()),
             (b"vary", b"Origin"),
         ])
+
+    def _secure_send(self, send):
+        names = {name for name, _ in self.security_headers}
+
+        async def secure_send(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": headers + self.security_headers}
+            await send(message)
+        return secure_send
 
     def _cors_send(self, send, origin: str | None):
         async def cors_send(message) -> None:
