@@ -419,3 +419,30 @@ def test_bidirectional_controls_are_stripped_from_questions_and_feedback(same_or
     assert clean(f"说明{bidi}文字\u202e", 100) == "说明文字"
     r = same_origin.post("/api/ask", json={"question": "城管局\u202e在垃圾分类上做什么"})
     assert r.status_code == 200 and r.json()["question"] == "城管局在垃圾分类上做什么"
+
+
+# ---------------------------------------------------------------- item 4: methods
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/widget.js", "/api/departments", "/api/reports", "/docs", "/embed-demo",
+                                  "/", "/config", "/openapi.json"])
+def test_head_works_on_every_get_route(same_origin, path):
+    got, head = same_origin.get(path), same_origin.head(path)
+    assert head.status_code == got.status_code == 200, (path, head.status_code)
+    assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+
+
+@pytest.mark.parametrize("method, path, allow", [("GET", "/api/ask", "POST"), ("OPTIONS", "/api/ask", "POST"),
+                                                 ("PUT", "/api/ask", "POST"), ("POST", "/healthz", "GET, HEAD"),
+                                                 ("DELETE", "/api/feedback", "POST"), ("POST", "/widget.js", "GET, HEAD"),
+                                                 ("GET", "/api/feedback", "POST")])
+def test_a_wrong_method_is_405_with_allow(same_origin, method, path, allow):
+    r = same_origin.request(method, path)
+    assert r.status_code == 405 and r.headers["allow"] == allow, (method, path, r.status_code)
+
+
+def test_head_and_405_behind_a_root_path(qa):
+    with TestClient(create_app(qa, ServerConfig(root_path="/qa"), with_ui=False), base_url=LOCAL,
+                    root_path="/qa") as proxied:
+        assert proxied.head("/healthz").status_code == 200
+        assert proxied.get("/api/ask").status_code == 405

@@ -13,6 +13,7 @@
     /                      the Gradio chat UI
 
 User errors are 422 with a Chinese / English message, never a 500; bodies over the limit are 413.
+HEAD works on every GET route; a method a route does not take is a 405 with ``Allow``.
 Route blocking, the body limit and CORS live in qa/serve/guard.py, in front of everything (Gradio included).
 """
 
@@ -39,7 +40,7 @@ from qa.search.index import IndexUnusable
 from qa.search.model import ModelMissingError
 from qa.serve.assets import static_text
 from qa.serve.feedback import FeedbackError, FeedbackLog, summary_allowed
-from qa.serve.guard import Gate
+from qa.serve.guard import Gate, Methods
 
 
 class HistoryTurn(BaseModel):
@@ -241,7 +242,9 @@ def create_app(qa: ReportQA, config: ServerConfig | None = None, with_ui: bool =
         blocks = build_ui(qa, config, feedback)
         app = gr.mount_gradio_app(app, blocks, path="/", root_path=config.root_path or None, theme=theme(), css=CSS,
                                   head=HEAD, footer_links=[], ssr_mode=False, pwa=False, mcp_server=False)
-    # Added innermost first: Gate -> forwarded headers of trusted proxies -> Host check -> the app (Gradio too).
+    # Added innermost first: Gate -> forwarded headers of trusted proxies -> Host check -> methods -> the app.
+    routes = {route.path: route.methods for route in app.routes if getattr(route, "methods", None)}
+    app.add_middleware(Methods, routes=routes, root_path=config.root_path)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.hosts(), www_redirect=False)
     if config.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.trusted_proxies)

@@ -20,6 +20,9 @@
 * **Security headers** on every response: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   same-origin`` and ``Content-Security-Policy: frame-ancestors 'self'`` plus the CORS origins (the
   widget's sites are the ones that may put the chat in an iframe).
+* **Methods** (``Methods``, inside the gate): HEAD is answered as GET without the body on every route,
+  Gradio's included; a method a route of the API does not take gets 405 with ``Allow`` (the Gradio mount
+  at ``/`` would otherwise answer 404 for it).
 * **Shutdown**: once ``SHUTDOWN.set()`` is called (app.py does it on SIGTERM), Gradio's heartbeat
   streams see their client disconnect and end, so uvicorn's graceful shutdown is not held open by a
   browser tab; requests in flight finish (up to uvicorn's ``timeout_graceful_shutdown``).
@@ -310,3 +313,46 @@ class Gate:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
         return _capped(replay, self.max_body_bytes)
+
+
+METHOD_NOT_ALLOWED = json.dumps({"detail": "请求方法不受支持 / method not allowed"}, ensure_ascii=False).encode()
+
+
+class Methods:
+    """HEAD as GET without the body everywhere; 405 with ``Allow`` for a wrong method on a route of ``routes``
+    (path -> the methods it takes, GET implying HEAD)."""
+
+    def __init__(self, app, routes: dict[str, set[str]], root_path: str = ""):
+        self.app = app
+        self.routes = {path: set(methods) | ({"HEAD"} if "GET" in methods else set()) for path, methods in routes.items()}
+        self.root_path = root_path.rstrip("/")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if self.root_path and path.startswith(self.root_path + "/"):
+            path = path[len(self.root_path):]
+        allowed = self.routes.get(path)
+        if allowed is not None and scope["method"] not in allowed:
+            await _send_plain(send, 405, METHOD_NOT_ALLOWED, b"application/json",
+                              [(b"allow", ", ".join(sorted(allowed)).encode())])
+            return
+        if scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def receive_until_answered():
+            return {"type": "http.disconnect"} if finished else await receive()
+
+        async def headers_only(message) -> None:
+            nonlocal finished
+            if finished:
+                return  # the rest of a streamed body: not sent
+            if message["type"] == "http.response.body":
+                finished = True
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+        await self.app({**scope, "method": "GET"}, receive_until_answered, headers_only)
