@@ -238,3 +238,15 @@ def test_an_abbreviated_department_name_is_no_unknown_organisation(library_qa):
     assert query.unknown_depts == [] and query.foreign == []
     answer = library_qa.ask("临江交通局今年要新增和更新多少辆新能源公交车")
     assert not answer.abstained and _reports(answer)[0] in {GWR, PLAN}
+
+
+def test_a_refusal_with_a_report_chosen_lists_that_reports_departments(library_qa):
+    """Issue 17, item 8: 本报告涉及的部门有 named the first 12 departments of the whole library, none of the chosen report's."""
+    index = library_qa.index
+    for report in (BINHE, PLAN):
+        own = [d for d in index.departments if d and any(c.dept == d and c.report == report for c in index.chunks)]
+        answer = library_qa.ask("区财政局今年的预算是多少", report=report)
+        assert answer.abstained and "本报告涉及的部门有：" in answer.answer, answer.answer
+        listed = answer.answer.split("本报告涉及的部门有：", 1)[1].rstrip("。").split("、")
+        assert listed and set(listed) <= set(own), (report, listed, own)
+        assert listed == own[:12]

@@ -112,6 +112,15 @@ def gather_evidence(query: Query, hits: list[Hit], corpus_text: str) -> Evidence
     return Evidence(terms, missing, bigram_coverage(terms, corpus_text), top_keyword, query.dense_z)
 
 
+def departments_of(index, report_ids: list[str]) -> list[str]:
+    """The departments of the chosen (or named) reports, in the library's order; the library's without any."""
+    if not report_ids:
+        return index.departments
+    wanted = set(report_ids)
+    own = {c.dept for c in index.chunks if c.report in wanted and c.dept}
+    return [d for d in index.departments if d in own] or index.departments
+
+
 def abstention_message(query: Query, evidence: Evidence, departments: list[str]) -> str:
     covered = "、".join(departments[:12])
     if query.foreign:
@@ -171,7 +180,7 @@ def build_answer(query: Query, hits: list[Hit], index) -> Answer:
     evidence = gather_evidence(query, hits, corpus_text)
     decision = decide(query, hits, index)
     if decision.abstain:
-        return Answer(query.text, abstention_message(query, evidence, index.departments), True, [],
+        return Answer(query.text, abstention_message(query, evidence, departments_of(index, query.reports)), True, [],
                       query.unknown_depts or evidence.missing, decision.confidence)
     citations = []
     for hit in hits:
