@@ -77,7 +77,7 @@ def test_bad_files_are_named_and_skipped(tmp_path, sample_corpus, capsys):
     assert "latin1.md: unknown text encoding" in joined
     assert "blank.txt: the file is empty" in joined
     assert "punct.md: no text" in joined
-    assert "fake.docx: not a readable .docx" in joined
+    assert "fake.docx: encrypted or not a .docx" in joined
     assert "fake.pdf: not a readable PDF" in joined
     assert "latin1.md" in capsys.readouterr().err
     skipped = {f.name for f in corpus.files if f.status == "skipped"}
@@ -117,3 +117,47 @@ def test_quoted_terms():
     terms = quoted_terms("以建设“城市大脑”为契机，探索“墅企通”新路径，打造“造价合理质量好、套型舒适功能全”。")
     assert "城市大脑" in terms and "墅企通" in terms
     assert all("、" not in t for t in terms)
+
+
+# ---------------------------------------------------------------- issue 17, item 7: the build summary
+
+
+def test_doc_and_wps_files_get_a_line_saying_to_save_as_docx(sample_corpus):
+    (sample_corpus / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512)
+    (sample_corpus / "kingsoft.WPS").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512)
+    corpus = load_corpus(sample_corpus, quiet=True)
+    summary = corpus.summary()
+    assert "  old.doc: skipped — unsupported format: save as .docx" in summary
+    assert "  kingsoft.WPS: skipped — unsupported format: save as .docx" in summary
+    assert [r.source for r in corpus.reports] == ["sample.md"]
+
+
+def test_control_characters_in_file_names_are_escaped(sample_corpus):
+    forged = "x.md\n  sample.md: md, department-compilation, 999 passages\x1b[31m\u202e.md"
+    (sample_corpus / forged).write_text("。。。", encoding="utf-8")  # skipped: no text
+    summary = load_corpus(sample_corpus, quiet=True).summary()
+    assert len(summary.splitlines()) == 2, summary  # one line per file: the name forged none
+    assert "\x1b" not in summary and "\u202e" not in summary
+    assert "x.md\\n  sample.md: md, department-compilation, 999 passages\\x1b[31m\\u202e.md: skipped" in summary
+
+
+def test_an_encrypted_docx_says_so():
+    """Word saves a password-protected .docx as an OLE compound file holding the encrypted package."""
+    from qa.ingest.document import CorpusError
+    from qa.ingest.readers import read_report_file
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        locked = Path(tmp) / "locked.docx"
+        locked.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"EncryptedPackage" + b"\0" * 4096)
+        with pytest.raises(CorpusError, match="locked.docx: encrypted or not a .docx"):
+            read_report_file(locked)
+
+
+def test_the_same_content_under_two_names_is_indexed_once(sample_corpus):
+    (sample_corpus / "sample2.md").write_bytes((sample_corpus / "sample.md").read_bytes())
+    corpus = load_corpus(sample_corpus, quiet=True)
+    assert [r.source for r in corpus.reports] == ["sample.md"]
+    assert "  sample2.md: skipped — the same content as sample.md: not indexed twice" in corpus.summary()
+    assert len({c.text for c in corpus.chunks}) == len(corpus.chunks)

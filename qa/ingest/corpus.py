@@ -2,7 +2,8 @@
 (``qa/ingest/layouts.py``), attach each report's metadata and the department aliases.
 
 ``load_corpus`` returns a ``Corpus`` and a per-file build summary: every file
-with its format, layout and passage count, or the reason it was skipped.
+with its format, layout and passage count, or the reason it was skipped (a .doc or .wps file, a copy of a
+file already indexed, a file that cannot be read); control characters in names are escaped.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 import re
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,18 @@ _YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
 _STEM_YEAR = re.compile(r"(?:^|[-_.])((?:19|20)\d\d)(?=$|[-_.])")
 
 
+UNSUPPORTED_SUFFIXES = (".doc", ".wps")  # Word 97–2003 and WPS: listed in the summary, never read
+UNSUPPORTED = "unsupported format: save as .docx"
+_UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")  # control, format (U+202E …), lone surrogates, line breaks
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``, ``\\u202e``): a file name cannot forge a
+    summary line or send escape codes to the terminal."""
+    return "".join(ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in text)
+
+
 @dataclass
 class FileSummary:
     """One line of the build summary."""
@@ -44,9 +58,9 @@ class FileSummary:
 
     def line(self) -> str:
         if self.status == "skipped":
-            return f"  {self.name}: skipped — {self.reason}"
+            return printable(f"  {self.name}: skipped — {self.reason}")
         note = f" ({self.reason})" if self.reason else ""
-        return f"  {self.name}: {self.format}, {self.layout}, {self.passages} passages{note}"
+        return printable(f"  {self.name}: {self.format}, {self.layout}, {self.passages} passages{note}")
 
 
 @dataclass
@@ -87,7 +101,7 @@ class Corpus:
     def summary(self) -> str:
         """The build summary: every file with layout and passages, or why it was skipped."""
         lines = [f.line() for f in self.files]
-        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [printable(f"  warning: {w}") for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -219,9 +233,9 @@ def load_report_settings(corpus_dir: Path) -> dict[str, dict]:
 # ---------------------------------------------------------------- loading
 
 
-def corpus_files(corpus_dir: Path) -> list[Path]:
+def corpus_files(corpus_dir: Path, suffixes: tuple[str, ...] = CORPUS_SUFFIXES) -> list[Path]:
     return sorted(p for p in corpus_dir.iterdir()
-                  if p.is_file() and p.suffix.lower() in CORPUS_SUFFIXES and not p.name.startswith("."))
+                  if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
 
 
 def read_report_text(path: Path) -> str:
@@ -240,6 +254,15 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _file_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes (``None`` when it cannot be read: its reader then says why)."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def load_corpus(corpus_dir: Path, params: ChunkingParams = ChunkingParams(), quiet: bool = False) -> Corpus:
     """Parse every report in ``corpus_dir``. Unreadable files are listed in ``errors`` and the summary."""
     if not corpus_dir.is_dir():
@@ -250,25 +273,36 @@ def load_corpus(corpus_dir: Path, params: ChunkingParams = ChunkingParams(), qui
     errors: list[str] = []
     files: list[FileSummary] = []
     used_ids: set[str] = set()
-    for path in corpus_files(corpus_dir):
+    seen: dict[str, str] = {}  # sha256 of a file's bytes -> the file indexed with them
+    for path in sorted(corpus_files(corpus_dir) + corpus_files(corpus_dir, UNSUPPORTED_SUFFIXES)):
+        if path.suffix.lower() in UNSUPPORTED_SUFFIXES:
+            errors.append(printable(f"{path.name}: {UNSUPPORTED}"))
+            files.append(FileSummary(path.name, "skipped", path.suffix.lstrip(".").lower(), reason=UNSUPPORTED))
+            continue
         report_id = path.stem if path.stem not in used_ids else f"{path.stem}.{path.suffix.lstrip('.').lower()}"
+        digest = _file_digest(path)
+        if digest in seen:  # the same report under another name: indexed once, or every answer says it twice
+            files.append(FileSummary(path.name, "skipped", reason=f"the same content as {seen[digest]}: not indexed twice"))
+            continue
         try:
             extracted = read_report_file(path)
             report = parse_report(extracted.text, path.name, params, report_id, extracted.format,
                                   per_report.get(report_id, {}))
         except CorpusError as exc:
             reason = str(exc).removeprefix(f"{path.name}: ")
-            errors.append(f"{path.name}: {reason}")
+            errors.append(printable(f"{path.name}: {reason}"))
             files.append(FileSummary(path.name, "skipped", reason=reason))
             if not quiet:
-                print(f"warning: skipped {path.name}: {reason}", file=sys.stderr)
+                print(printable(f"warning: skipped {path.name}: {reason}"), file=sys.stderr)
             continue
         if not report.chunks:
-            errors.append(f"{path.name}: no paragraphs to index")
+            errors.append(printable(f"{path.name}: no paragraphs to index"))
             files.append(FileSummary(path.name, "skipped", extracted.format, reason="no paragraphs to index"))
             continue
         report.info.encoding = extracted.encoding
         used_ids.add(report_id)
+        if digest is not None:
+            seen[digest] = path.name
         note = "layout not recognised: cut into paragraphs" if report.info.layout == "paragraphs" else ""
         files.append(FileSummary(path.name, "indexed", extracted.format, report.info.layout, len(report.chunks), note))
         reports.append(report)

@@ -224,7 +224,10 @@ def check_zip_size(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except zipfile.BadZipFile as exc:  # an encrypted .docx is an OLE file holding the encrypted package, no zip
+        raise CorpusError(f"{path.name}: encrypted or not a .docx: remove its password, or save it as .docx "
+                          f"({exc})") from exc
+    except (OSError, ValueError) as exc:
         raise CorpusError(f"{path.name}: not a readable .docx ({exc})") from exc
     unzipped = sum(e.file_size for e in entries)
     packed = max(sum(e.compress_size for e in entries), 1)
