@@ -179,6 +179,11 @@ FEEDBACK_TOKEN = Variable("REPORT_QA_FEEDBACK_TOKEN", _text, "", "none: loopback
                           "proxy)", secret=True)
 MAX_BODY_BYTES = Variable("REPORT_QA_MAX_BODY_BYTES", _positive_int, 1 << 20, "`1048576` (1 MB)",
                           "request body limit: larger bodies are refused with 413")
+READ_TIMEOUT = Variable("REPORT_QA_READ_TIMEOUT", _seconds, 30.0, "`30`",
+                        "seconds a client gets to send a whole request, headers and body, from its first byte (or "
+                        "from connecting): a half-sent request is then answered 408 and its connection closed")
+MAX_CONNECTIONS = Variable("REPORT_QA_MAX_CONNECTIONS", _positive_int, 500, "`500`",
+                           "open connections at most (browser tabs hold one each); one more gets 503 and is closed")
 SHUTDOWN_SECONDS = Variable("REPORT_QA_SHUTDOWN_SECONDS", _seconds, 5.0, "`5`",
                             "after SIGTERM, how long answers in flight and open connections get before they "
                             "are closed")
@@ -195,7 +200,7 @@ ANSWER_SLOTS = Variable("REPORT_QA_ANSWER_SLOTS", _slots, _cpu_count, "the CPU c
 
 VARIABLES: tuple[Variable, ...] = (CORPUS_DIR, INDEX_DIR, MODEL, CACHE_DIR, ONNX_THREADS, HOST, PORT, ROOT_PATH,
                                    CORS_ORIGINS, ALLOWED_HOSTS, TRUSTED_PROXIES, FEEDBACK_LOG, FEEDBACK_TOKEN,
-                                   MAX_BODY_BYTES, SHUTDOWN_SECONDS, ANSWER_SLOTS)
+                                   MAX_BODY_BYTES, READ_TIMEOUT, MAX_CONNECTIONS, SHUTDOWN_SECONDS, ANSWER_SLOTS)
 PATH_VARIABLES = (MODEL, INDEX_DIR, CORPUS_DIR)  # flags of the qa subcommands that read the library
 SERVER_VARIABLES = (HOST, PORT, ROOT_PATH, CORS_ORIGINS, FEEDBACK_LOG)  # flags of app.py
 
@@ -256,6 +261,8 @@ class ServerConfig:
     trusted_proxies: list[str] = field(default_factory=list)  # empty: X-Forwarded-* believed from no one
     feedback_log: Path = FEEDBACK_LOG.default
     max_body_bytes: int = MAX_BODY_BYTES.default  # larger request bodies are refused with 413
+    read_timeout: float = READ_TIMEOUT.default  # a request's headers and body must arrive within this
+    max_connections: int = MAX_CONNECTIONS.default  # open connections at once; one more gets 503
     shutdown_seconds: float = SHUTDOWN_SECONDS.default  # open connections (Gradio's heartbeat) get this long
     # Questions answered at once; the rest wait their turn in order. More than the cores only makes
     # every answer share the CPU (and the GIL) with all the others: a long latency tail under load.
@@ -266,7 +273,8 @@ class ServerConfig:
         return cls(host=flag_or_env(args, HOST), port=flag_or_env(args, PORT), root_path=flag_or_env(args, ROOT_PATH),
                    cors_origins=flag_or_env(args, CORS_ORIGINS), allowed_hosts=ALLOWED_HOSTS.read(),
                    trusted_proxies=TRUSTED_PROXIES.read(), feedback_log=flag_or_env(args, FEEDBACK_LOG),
-                   max_body_bytes=MAX_BODY_BYTES.read(), shutdown_seconds=SHUTDOWN_SECONDS.read(),
+                   max_body_bytes=MAX_BODY_BYTES.read(), read_timeout=READ_TIMEOUT.read(),
+                   max_connections=MAX_CONNECTIONS.read(), shutdown_seconds=SHUTDOWN_SECONDS.read(),
                    answer_slots=ANSWER_SLOTS.read())
 
     def hosts(self) -> list[str]:

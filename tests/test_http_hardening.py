@@ -3,6 +3,7 @@ the app stopping on SIGTERM with a browser's heartbeat stream open, and /healthz
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -238,8 +239,8 @@ def test_a_body_longer_than_its_length_never_reaches_the_app_past_the_limit():
     assert got == 200 and len(read) <= 1000
 
 
-@pytest.fixture(scope="module")
-def live_api(qa, tmp_path_factory):
+@contextlib.contextmanager
+def _uvicorn_in_a_thread(qa, config):
     """The app (API only) under a real uvicorn in a thread, configured as app.py configures it."""
     import threading
 
@@ -247,8 +248,6 @@ def live_api(qa, tmp_path_factory):
 
     from qa.serve.server import uvicorn_config
 
-    port = free_port()
-    config = ServerConfig(port=port, feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl")
     server = uvicorn.Server(uvicorn_config(create_app(qa, config, with_ui=False), config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -256,9 +255,19 @@ def live_api(qa, tmp_path_factory):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started
-    yield port
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield config.port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live_api(qa, tmp_path_factory):
+    config = ServerConfig(port=free_port(), feedback_log=tmp_path_factory.mktemp("fb") / "feedback.jsonl",
+                          read_timeout=1.5, max_connections=50)
+    with _uvicorn_in_a_thread(qa, config) as port:
+        yield port
 
 
 def _raw(port: int, data: bytes, timeout: float = 10) -> bytes:
@@ -446,3 +455,75 @@ def test_head_and_405_behind_a_root_path(qa):
                     root_path="/qa") as proxied:
         assert proxied.head("/healthz").status_code == 200
         assert proxied.get("/api/ask").status_code == 405
+
+
+# ---------------------------------------------------------------- item 3: half-sent requests, connection cap
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> tuple[bytes, float]:
+    """What the server sent before closing, and after how long; fails if still open after ``seconds``."""
+    t0 = time.monotonic()
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except socket.timeout:
+        pytest.fail(f"still open after {seconds} s: {data[:200]!r}")
+    except ConnectionResetError:
+        pass
+    return data, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("sent", [
+    b"",  # connected, sent nothing
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # headers never finished
+    b"G",
+    b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"q",
+    b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"que\r\n",
+])
+def test_a_half_sent_request_is_closed_after_the_read_timeout(live_api, sent):
+    with socket.create_connection(("127.0.0.1", live_api)) as s:
+        s.sendall(sent)
+        data, waited = _closed_within(s, 10)
+    assert 1.0 <= waited < 5, waited
+    assert data.startswith(b"HTTP/1.1 408") or (not data and not sent), data[:200]
+
+
+def _response(sock: socket.socket) -> bytes:
+    """One whole response (headers and its Content-Length of body) from a kept-alive connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_a_slow_but_complete_request_and_a_kept_alive_connection_are_served(live_api):
+    with socket.create_connection(("127.0.0.1", live_api), timeout=10) as s:
+        for part in (b"GET /healthz HTTP/1.1\r\n", b"Host: 127.0.0.1\r\n", b"\r\n"):
+            s.sendall(part)
+            time.sleep(0.4)  # 1.2 s in all, under the 1.5 s deadline
+        assert _response(s).startswith(b"HTTP/1.1 200")
+        time.sleep(2.0)  # idle between requests: the keep-alive timeout (30 s) applies, not the read deadline
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _response(s).startswith(b"HTTP/1.1 200")
+
+
+def test_connections_past_the_cap_get_503_and_are_closed(qa, tmp_path):
+    config = ServerConfig(port=free_port(), feedback_log=tmp_path / "fb.jsonl", read_timeout=30, max_connections=5)
+    with _uvicorn_in_a_thread(qa, config) as port:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            data, waited = _closed_within(extra, 5)
+        assert data.startswith(b"HTTP/1.1 503") and waited < 2
+        held.pop().close()
+        time.sleep(0.3)
+        assert _raw(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").startswith(
+            b"HTTP/1.1 200")
+        for s in held:
+            s.close()
