@@ -181,3 +181,20 @@ def test_sources_show_passages_verbatim(qa):
     assert "来源（2 条）" in reply and "\n\n" not in reply  # one HTML block
     assert "高标准完成36.4公里绿道建设" in reply and "\\" not in reply
     assert "<mark>" in reply and "阅读区住建局全文" in reply
+
+
+def test_the_chat_page_shows_the_library_being_served(qa, library_qa):
+    """Issue 17, item 2: the header, selectors and department list come from the index now served (hot reload),
+    not from the one the app started with; a choice the new index lacks falls back to 全部."""
+    from qa.serve.ui import library_updates, library_view
+
+    one, four = library_view(qa), library_view(library_qa)
+    assert len(one["reports"]) == 1 and len(four["reports"]) == 4
+    assert "2023年部门重点工作计划汇编" not in one["intro"] and "2023年部门重点工作计划汇编" in four["intro"]
+    assert "区交通运输局" in four["departments"] and "区交通运输局" in four["dept_list"]
+    assert f"涉及 {len(four['departments'])} 个部门" in four["dept_list"]
+    intro, dept, report, dept_list = library_updates(library_qa, "区交通运输局", "linjiang-departments-plan-2023")
+    assert report["visible"] is True and report["value"] == "linjiang-departments-plan-2023"
+    assert dept["value"] == "区交通运输局" and "区交通运输局" in dept["choices"]
+    _, dept, report, _ = library_updates(qa, "区交通运输局", "linjiang-departments-plan-2023")  # gone again
+    assert dept["value"] == "全部" and report["value"] == "全部" and report["visible"] is False

@@ -471,3 +471,59 @@ def _luminance(colour: str) -> float:
 def _contrast(fg: str, bg: str) -> float:
     a, b = sorted((_luminance(fg), _luminance(bg)), reverse=True)
     return (a + 0.05) / (b + 0.05)
+
+
+# ---------------------------------------------------------------- issue 17, item 2: the chat follows a hot reload
+
+
+def _dept_list(page) -> str:
+    return page.get_by_text(re.compile(r"涉及 \d+ 个部门")).inner_text(timeout=5000)
+
+
+def test_the_chat_follows_a_hot_reload(browser, model_dir, tmp_path):
+    """A report added while the app runs: a page loaded afterwards shows it in the header, the report selector
+    and the department list, and answers from its department; a page already open catches up after its
+    next question."""
+    import shutil
+    import time
+    import urllib.request
+
+    from qa.config import Settings
+    from qa.pipeline import answer_models
+    from qa.search.index import build_index
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(PROJECT_ROOT / "corpus", corpus)
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model_dir=model_dir,
+                        cache_dir=Settings.from_env().cache_dir)
+    build_index(settings, answer_models(), progress=False)
+    with running_app(settings, free_port(), REPORT_QA_FEEDBACK_LOG=str(tmp_path / "fb.jsonl")) as url:
+        (c1, before), (c2, after) = _context(browser), _context(browser)
+        _open(before, url)
+        before.get_by_text("筛选与设置").click()  # the department list is in the filters, rendered once opened
+        assert "区交通运输局" not in _dept_list(before)
+        assert not before.locator("#report").is_visible()  # one report: no selector
+        shutil.copy(PROJECT_ROOT / "eval" / "library" / "linjiang-departments-plan-2023.txt", corpus)
+        build_index(settings, answer_models(), progress=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # each request lets the app look for the new index
+            with urllib.request.urlopen(url + "/healthz", timeout=10) as r:
+                if len(json.loads(r.read())["index"]["reports"]) == 2:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the app did not switch to the rebuilt index")
+        _open(after, url)  # a fresh page load
+        assert "临江区2023年部门重点工作计划汇编" in after.inner_text("#intro")
+        _choose_dept(after, "区交通运输局")  # a department only the new report has
+        assert "区交通运输局" in _dept_list(after) and "涉及 13 个部门" in _dept_list(after)  # 10 + 区教育局, 区卫健局, 区交通运输局
+        assert after.locator("#report").is_visible()  # two reports now: the selector shows
+        _ask(after, "全年计划完成多少交通基础设施投资")
+        answer = _last(after).inner_text()
+        assert "38亿元" in answer and "区交通运输局" in answer
+        _ask(before, "城管局在垃圾分类上做什么")  # the page opened before the reload: its next question
+        before.wait_for_function("document.querySelector('#intro').innerText.includes('2023年部门重点工作计划汇编')",
+                                 timeout=10000)
+        assert "区交通运输局" in _dept_list(before)
+        c1.close()
+        c2.close()

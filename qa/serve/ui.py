@@ -11,7 +11,8 @@ The page's behaviour lives in qa/serve/static/chat.js, passed to Gradio as ``HEA
 no inline handlers: Gradio's sanitizer keeps only plain HTML), its styles in qa/serve/static/chat.css:
 click a marker to scroll to its source, hover or long-press it for a preview, copy as plain text,
 vote with a reason (``POST /api/feedback``), and keep the newest answer in view. Chat history lives
-in ``gr.State``: one per browser tab.
+in ``gr.State``: one per browser tab. The header, the department and report selectors and the department
+list follow the index being served (``library_updates``): on every page load and after every question.
 """
 
 from __future__ import annotations
@@ -219,18 +220,46 @@ def respond(qa: ReportQA, question: str, messages: list, records: list, dept: st
     return "", messages, records
 
 
+def library_view(qa: ReportQA) -> dict:
+    """What the page shows of the library being served: the header, the department and report choices, the
+    department list. Computed again on every page load and after every question, so a hot reload shows."""
+    with qa.pinned() as retriever:  # one index for all four, even if a reload swaps it meanwhile
+        index = retriever.index
+        departments = list(index.departments)
+        # (label, report id) per report; the selector shows only when there is a choice to make
+        reports = [(report_label({"title": r.title, "district": r.district, "year": r.year}), r.id)
+                   for r in index.reports]
+        titles = "、".join(sorted({c.title for c in index.chunks}))
+    return {"intro": (f'<h1>工作报告问答</h1><p class="qa-subtitle">只根据报告原文回答，并给出引用出处。'
+                      f"当前报告：{html_text(titles)}</p>"),
+            "departments": departments, "reports": reports,
+            "dept_list": (f'<p>涉及 {len(departments)} 个部门：{html_text("、".join(departments))}。'
+                          "对回答点“有用”或“有问题”会记录下来，用于改进检索效果。</p>")}
+
+
+def library_updates(qa: ReportQA, dept: str | None = ALL, report: str | None = ALL) -> tuple:
+    """Gradio updates of the header, the department selector, the report selector and the department list;
+    a choice the new index no longer has falls back to 全部."""
+    import gradio as gr
+
+    view = library_view(qa)
+    ids = [report_id for _, report_id in view["reports"]]
+    return (view["intro"],
+            gr.update(choices=[ALL, *view["departments"]], value=dept if dept in view["departments"] else ALL),
+            gr.update(choices=[(ALL, ALL), *view["reports"]], value=report if report in ids else ALL,
+                      visible=len(view["reports"]) > 1),
+            view["dept_list"])
+
+
 def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
     import gradio as gr
 
     feedback = feedback if feedback is not None else FeedbackLog(config.feedback_log)
-    departments = qa.departments
-    # (label, report id) per report of the library; the selector shows only when there is a choice to make
-    reports = [(report_label(r), r["id"]) for r in qa.reports]
-    titles = "、".join(sorted({c.title for c in qa.index.chunks}))
+    view = library_view(qa)
+    departments, reports = view["departments"], view["reports"]
     root = (getattr(config, "root_path", "") or "").rstrip("/")
     with gr.Blocks(title="报告问答 report-qa", analytics_enabled=False) as blocks:
-        gr.HTML(f'<h1>工作报告问答</h1><p class="qa-subtitle">只根据报告原文回答，并给出引用出处。'
-                f"当前报告：{html_text(titles)}</p>", elem_id="intro")
+        intro = gr.HTML(view["intro"], elem_id="intro")
         records = gr.State([])
         with gr.Row(elem_id="ask-row"):
             box = gr.Textbox(show_label=False, label="问题", placeholder="请输入问题（最多 500 字）",
@@ -244,8 +273,7 @@ def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
                 report = gr.Dropdown([(ALL, ALL), *reports], value=ALL, label="报告", elem_id="report",
                                      min_width=160, visible=len(reports) > 1)
                 k = gr.Slider(1, 10, value=5, step=1, label="引用段落数", elem_id="k", buttons=[], min_width=160)
-            gr.HTML(f'<p>涉及 {len(departments)} 个部门：{html_text("、".join(departments))}。'
-                    "对回答点“有用”或“有问题”会记录下来，用于改进检索效果。</p>")
+            dept_list = gr.HTML(view["dept_list"], elem_id="dept-list")
         clear = gr.Button("清空对话", size="sm", elem_id="clear", variant="secondary")
         chatbot = gr.Chatbot(label="对话", show_label=False, height=520, elem_id="chat", sanitize_html=True,
                              render_markdown=True, feedback_options=None, buttons=[], autoscroll=False,
@@ -256,11 +284,15 @@ def build_ui(qa: ReportQA, config, feedback: FeedbackLog | None = None):
                 elem_id="footer-api")
 
         def on_submit(question, messages, recs, dept_value, k_value, report_value):
-            return respond(qa, question, messages, recs, dept_value, k_value, feedback, report_value)
+            turn = respond(qa, question, messages, recs, dept_value, k_value, feedback, report_value)
+            return turn + library_updates(qa, dept_value, report_value)  # the library as it is after this question
 
+        library = [intro, dept, report, dept_list]
         inputs = [box, chatbot, records, dept, k, report]
-        box.submit(on_submit, inputs, [box, chatbot, records], api_name=False)
-        send.click(on_submit, inputs, [box, chatbot, records], api_name=False)
+        box.submit(on_submit, inputs, [box, chatbot, records, *library], api_name=False)
+        send.click(on_submit, inputs, [box, chatbot, records, *library], api_name=False)
+        # Every page load shows the index being served now, not the one the app started with (hot reload).
+        blocks.load(lambda: library_updates(qa), None, library, api_name=False)
         # One clear action: it empties the conversation and the hidden context follow-ups read.
         clear.click(lambda: ([], [], ""), None, [chatbot, records, box], api_name=False)
         chatbot.clear(lambda: [], None, [records], api_name=False)
