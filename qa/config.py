@@ -181,7 +181,7 @@ MAX_BODY_BYTES = Variable("REPORT_QA_MAX_BODY_BYTES", _positive_int, 1 << 20, "`
                           "request body limit: larger bodies are refused with 413")
 READ_TIMEOUT = Variable("REPORT_QA_READ_TIMEOUT", _seconds, 30.0, "`30`",
                         "seconds a client gets to send a whole request, headers and body, from its first byte (or "
-                        "from connecting): a half-sent request is then answered 408 and its connection closed")
+                        "from connecting): a half-sent request is then answered 408 and its connection closed (0: no deadline)")
 MAX_CONNECTIONS = Variable("REPORT_QA_MAX_CONNECTIONS", _positive_int, 500, "`500`",
                            "open connections at most (browser tabs hold one each); one more gets 503 and is closed")
 SHUTDOWN_SECONDS = Variable("REPORT_QA_SHUTDOWN_SECONDS", _seconds, 5.0, "`5`",

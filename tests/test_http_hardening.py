@@ -527,3 +527,36 @@ def test_connections_past_the_cap_get_503_and_are_closed(qa, tmp_path):
             b"HTTP/1.1 200")
         for s in held:
             s.close()
+
+
+@pytest.mark.parametrize("peer, forwarded_host, kept", [
+    ("10.0.0.5", b"qa.intranet.example", {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}),
+    ("10.0.0.5", b"evil.example", {b"x-forwarded-for", b"x-forwarded-proto"}),  # a proxy's host must be allowed
+    ("192.0.2.9", b"qa.intranet.example", set()),  # not a proxy: nothing forwarded is believed
+])
+def test_the_gate_keeps_forwarded_headers_of_trusted_proxies_only(peer, forwarded_host, kept):
+    import asyncio
+
+    from qa.serve.guard import Gate
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["headers"] = {k for k, _ in scope["headers"]}
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    forwarded = [(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-proto", b"https"),
+                 (b"x-forwarded-host", forwarded_host)]
+    scope = {"type": "http", "method": "GET", "path": "/healthz", "raw_path": b"/healthz", "root_path": "",
+             "headers": [(b"host", b"qa.intranet.example"), *forwarded], "query_string": b"", "client": (peer, 5000)}
+    gate = Gate(app, cors_origins=[], max_body_bytes=1 << 20, trusted_proxies=["10.0.0.0/8"],
+                allowed_hosts=["qa.intranet.example"])
+    asyncio.run(gate(scope, receive, send))
+    assert seen["headers"] - {b"host"} == kept

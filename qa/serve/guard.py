@@ -183,7 +183,8 @@ def too_large_body(limit: int) -> bytes:
 
 
 class Gate:
-    """Wrap an ASGI app with the route block list, the body size limit and the CORS policy."""
+    """Wrap an ASGI app with the route block list, the body size limit, the CORS policy, the forwarded
+    headers of trusted proxies only and the security headers."""
 
     def __init__(self, app, cors_origins: list[str], max_body_bytes: int, root_path: str = "",
                  trusted_proxies: list[str] = (), allowed_hosts: list[str] = ("*",)):

@@ -103,7 +103,7 @@ def bounded_protocol(read_timeout: float, max_connections: int):
             self._arm()
 
         def _arm(self) -> None:
-            if self._read_timer is None:
+            if self._read_timer is None and read_timeout > 0:  # 0: no deadline
                 self._read_timer = self.loop.call_later(read_timeout, self._read_timed_out)
 
         def _disarm(self) -> None:
