@@ -27,7 +27,12 @@ def cmd_model(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     if args.action == "fetch":
+        from qa.reader.export import cached_reader
+        from qa.search.model import weights_sha256
+
         print(fetch_model(settings))
+        # the reader: the committed adapter merged onto these weights and exported to ONNX, once
+        print(cached_reader(settings, weights_sha256(settings.model_dir, settings.cache_dir)))
     else:
         print(check_model_dir(settings.model_dir))
     return 0
@@ -186,12 +191,26 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from qa.reader.train import TrainParams, train
+
+    params = TrainParams()
+    if args.epochs is not None:
+        params = replace(params, epochs=args.epochs)
+    card = train(settings_from_args(args), params)
+    print(f"trained reader {card['version']} in {card['train_seconds']:.0f} s on {card['train_pairs']} pairs; "
+          f"adapter {card['adapter_bytes'] / 1e6:.1f} MB. Next: `make setup` exports it, and the index is rebuilt.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="report-qa", description="Offline question answering over work reports.",
                                      epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("model", help="provision or locate the embedding model")
+    p = sub.add_parser("model", help="provision or locate the embedding model (fetch: and export the reader)")
     p.add_argument("action", choices=["fetch", "path"])
     add_path_options(p)
     p.set_defaults(func=cmd_model)
@@ -218,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_path_options(p)
         p.set_defaults(func=func)
 
+    p = sub.add_parser("train-reader", help="retrain the reader from data/reader/ (fixed seed; torch, peft)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training pairs (default 2)")
+    add_path_options(p)
+    p.set_defaults(func=cmd_train_reader)
+
     p = sub.add_parser("config", help="the REPORT_QA_* variables: values in force (--markdown: the README table)")
     p.add_argument("--markdown", action="store_true", help="the configuration table of the README")
     p.set_defaults(func=cmd_config)
@@ -234,11 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     from qa.search.index import IndexUnusable
     from qa.search.model import ModelMissingError
     from qa.pipeline import QuestionError
+    from qa.reader.model import ReaderMissingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (IndexUnusable, ModelMissingError, QuestionError, ValueError, OSError) as exc:
+    except (IndexUnusable, ModelMissingError, ReaderMissingError, QuestionError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

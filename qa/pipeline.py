@@ -22,6 +22,8 @@ from qa.answer.followup import Resolution, resolve as resolve_question
 from qa.answer.notices import scope_notices
 from qa.answer.smalltalk import small_talk_reply
 from qa.config import ConfigError, Settings
+from qa.reader.model import reader_fingerprint
+from qa.reader.rerank import RERANK_DEPTH, rerank
 from qa.search.index import MANIFEST, IndexUnusable, ReportIndex
 from qa.search.places import gazetteer, library_places
 from qa.search.retrieve import MODES, Hit, Retriever, asks_across_departments, find_departments
@@ -42,7 +44,7 @@ BIDI_CONTROLS = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")  #
 def answer_models() -> dict[str, dict]:
     """Fingerprints ({version, sha256}) of the answer-stage models that read an index, by name: the manifest
     records them at build time, and an index built for other ones is stale."""
-    return {"answer-or-abstain": model_fingerprint()}
+    return {"answer-or-abstain": model_fingerprint(), "reader": reader_fingerprint()}
 
 
 def place_names(text: str, reports) -> list[str]:
@@ -53,6 +55,11 @@ def place_names(text: str, reports) -> list[str]:
             found.append(name)
             masked = masked.replace(name, "\0")
     return found
+
+
+def _keeps_order(query, dept: str | None) -> bool:
+    """Questions across departments keep the retriever's one-passage-per-department order."""
+    return query.multi or (len(query.depts) > 1 and not dept)
 
 
 class QuestionError(ValueError):
@@ -142,10 +149,12 @@ def _onnx_encoder(index: ReportIndex):
 
 
 class ReportQA:
-    """Question answering over one index. ``encoder="onnx"`` (default) or ``"sentence-transformers"``."""
+    """Question answering over one index. ``encoder="onnx"`` (default) or ``"sentence-transformers"``.
+    ``rerank=False`` keeps the retriever's order (the reader still scores the passages for answer-or-abstain):
+    the evaluation's "before the reader" row."""
 
     def __init__(self, settings: Settings | None = None, mode: str = "hybrid", encoder: str = "onnx",
-                 check_model: bool = True, hot_reload: bool = True):
+                 check_model: bool = True, hot_reload: bool = True, rerank: bool = True):
         if mode not in MODES:
             raise ValueError(f"unknown retriever {mode!r}; choose from {', '.join(MODES)}")
         self.settings = settings or Settings.from_env()
@@ -153,7 +162,9 @@ class ReportQA:
         self.encoder_kind = encoder
         self.check_model = check_model
         self.hot_reload = hot_reload
+        self.rerank = rerank
         self._retriever: Retriever | None = None
+        self._reader = None
         self._lock = threading.Lock()
         self._pin = threading.local()  # the retriever one request uses from start to end
         self._stamp: tuple | None = None  # identity of the index the current retriever was loaded from
@@ -243,6 +254,8 @@ class ReportQA:
             model_sha = weights_sha256(self.settings.model_dir, self.settings.cache_dir)
         index = ReportIndex.load(self.settings.index_dir, self.settings, model_sha, answer_models())
         index.tokenizer.load()
+        if self._reader is None:
+            self._reader = self._load_reader(model_sha)
         gazetteer()  # jieba's place names, read once here rather than on the first question
         if self.encoder_kind == "onnx":
             encoder = _onnx_encoder(index)
@@ -251,6 +264,41 @@ class ReportQA:
 
             encoder = SentenceTransformerEncoder(self.settings.model_dir)
         return Retriever(index, encoder, mode=self.mode)
+
+    def _load_reader(self, model_sha: str | None):
+        """The reader's ONNX export for this base model (made at set-up); any failure names its fix."""
+        from qa.reader.export import reader_folder
+        from qa.reader.model import ReaderMissingError
+        from qa.reader.score import OnnxReader
+        from qa.search.model import weights_sha256
+
+        folder = reader_folder(self.settings, model_sha or weights_sha256(self.settings.model_dir,
+                                                                          self.settings.cache_dir))
+        try:
+            return OnnxReader(folder)
+        except ConfigError:
+            raise
+        except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
+            raise ReaderMissingError(f"the reader in {folder} cannot be loaded ({type(exc).__name__}: "
+                                     f"{str(exc)[:300]}). Fix: `make setup`.") from exc
+
+    @property
+    def reader(self):
+        if self._reader is None:
+            self.retriever  # loads the reader with the index
+        if self._reader is None:  # a retriever given from outside (tests/stub.py): the reader on its own
+            with self._lock:
+                if self._reader is None:
+                    self._reader = self._load_reader(None)
+        return self._reader
+
+    def ranked(self, retriever: Retriever, query, k: int, dept: str | None = None,
+               report: str | None = None) -> list[Hit]:
+        """The top ``k`` passages for an analysed question: the retriever's ``RERANK_DEPTH`` candidates read by
+        the reader, in the reader's order (unless ``rerank`` is off or the question asks across departments)."""
+        hits = retriever.search(query, max(k, RERANK_DEPTH), dept, report)
+        reorder = self.rerank and not _keeps_order(query, dept)
+        return rerank(self.reader, query.text, hits, reorder=reorder)[:k]
 
     @property
     def index(self) -> ReportIndex:
@@ -350,9 +398,38 @@ class ReportQA:
 
     def search(self, question: str, k: int = 10, dept: str | None = None, report: str | None = None) -> list[Hit]:
         question = validate_question(question)
+        k = validate_k(k)
         with self.pinned() as retriever:
-            return retriever.search(question, validate_k(k), self.check_dept(dept),
-                                    self.check_report(report))
+            return self.ranked(retriever, retriever.analyze(question), k, self.check_dept(dept),
+                               self.check_report(report))
+
+    def _answer_elsewhere(self, retriever: Retriever, resolved: str, query, k: int, dept: str | None) -> Answer | None:
+        """The report the question names does not answer: when another report of the library does, say so and
+        answer from it ("临江区的报告没有提到…；拱墅区的报告中有：…") rather than refuse or pretend."""
+        index = retriever.index
+        named = list(query.reports)
+        wider = retriever.analyze(resolved)
+        wider.reports, wider.prefer_reports = [], []
+        hits = [h for h in self.ranked(retriever, wider, max(k, RERANK_DEPTH), dept) if h.chunk.report not in named]
+        if not hits:
+            return None
+        found = build_answer(wider, hits[:k], index)
+        if found.abstained:
+            return None
+        def label(report_id: str, by_title: bool) -> str:
+            info = index.report_by_id.get(report_id)
+            if info is None:
+                return report_id
+            return info.title if by_title or not info.district else info.district
+        other_ids = [c.report_id for c in found.citations[:1]]
+        districts = {getattr(index.report_by_id.get(r), "district", "") for r in named}
+        by_title = any(getattr(index.report_by_id.get(r), "district", "") in districts for r in other_ids)
+        asked = "、".join(dict.fromkeys(label(r, by_title) for r in named))  # 临江区 vs 临江区: the titles
+        other = "、".join(dict.fromkeys(label(r, by_title) for r in other_ids))
+        found.answer = f"{asked}的报告没有提到这一问题；{other}的报告中有：\n{found.answer}"
+        found.notices = [f"所问的{asked}报告中没有找到答案，以下内容来自{other}的报告 / "
+                         f"the report asked about does not answer this; the passages below are from another report"]
+        return found
 
     def ask(self, question: str, k: int = 5, dept: str | None = None,
             history: list[Turn] | None = None, report: str | None = None) -> Answer:
@@ -370,14 +447,18 @@ class ReportQA:
             query = retriever.analyze(resolved)
             if report:
                 query.reports = [report]  # the chosen report: search and evidence are confined to it
-            hits = retriever.search(query, k, dept, report)
+            hits = self.ranked(retriever, query, k, dept, report)
             answer = build_answer(query, hits, retriever.index)
+            if answer.abstained and query.reports and not report and not query.foreign:
+                # the question names a report (a report chosen in the UI is a filter the user set: it stays)
+                answer = self._answer_elsewhere(retriever, resolved, query, k, dept) or answer
             answer.question = asked
             if resolved != asked:
                 answer.understood_as = resolved
             # also on abstentions: "区住建局 says nothing on 养老; 区民政局 does" is what a refused dept-scope question needs
             if not query.foreign:  # outside the library: the refusal names why, a scope notice adds nothing
-                answer.notices = scope_notices(retriever, query, hits, dept)
+                answer.notices = answer.notices + [n for n in scope_notices(retriever, query, hits, dept)
+                                                   if n not in answer.notices]
         if answer.abstained:
             answer.kind = "abstained"
         return answer

@@ -95,7 +95,7 @@ def stub_index(settings: Settings, encoder: HashEncoder | None = None):
 
 
 def stub_pipeline(root: Path, mode: str = "hybrid", report: str = STUB_REPORT):
-    """A ``ReportQA`` over ``report`` whose retriever uses the stub encoder (built in memory)."""
+    """A ``ReportQA`` over ``report`` whose retriever uses the stub encoder (built in memory), with the real reader."""
     from qa.pipeline import ReportQA
     from qa.search.retrieve import Retriever
 
@@ -105,4 +105,13 @@ def stub_pipeline(root: Path, mode: str = "hybrid", report: str = STUB_REPORT):
     index.tokenizer.load()
     qa = ReportQA(settings, mode=mode, check_model=False)
     qa._retriever = Retriever(index, encoder, mode=mode)  # what ReportQA would load lazily, with the stub encoder
+    qa._reader = provisioned_reader()  # the trained reader: answer-or-abstain is fitted on its probabilities
     return qa
+
+
+def provisioned_reader():
+    """The trained reader's ONNX export for the provisioned embedding model (``make setup`` makes it)."""
+    from qa.config import Settings
+    from qa.pipeline import ReportQA
+
+    return ReportQA(Settings.from_env())._load_reader(None)

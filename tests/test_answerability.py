@@ -206,13 +206,13 @@ def test_coefficients_keep_their_signs_whatever_the_data():
     for i in range(80):
         label = int(i % 2)
         values = {f: float(rng.normal(0.0, 0.5)) for f in FEATURES}
-        values["keyword_share"] = float(rng.normal(-2.0 * label, 0.5))  # evidence that here goes with unanswerable
+        values["dense_margin"] = float(rng.normal(-2.0 * label, 0.5))  # evidence that here goes with unanswerable
         values["statistic_gap"] = float(rng.normal(2.0 * label, 0.5))  # a gap that here goes with answerable
         values["multi"] = float(rng.normal(-2.0 * label, 0.5))  # free to take either sign
         rows.append({"label": label, **values})
     policy, _ = train(rows)
     coef = dict(zip(policy.features, policy.coef))
-    assert coef["keyword_share"] == 0.0 and coef["statistic_gap"] == 0.0  # bounded at zero, never reversed
+    assert coef["dense_margin"] == 0.0 and coef["statistic_gap"] == 0.0  # bounded at zero, never reversed
     assert coef["multi"] < 0
     assert all(coef[f] >= 0 for f in RAISES if f in coef) and all(coef[f] <= 0 for f in LOWERS if f in coef)
 

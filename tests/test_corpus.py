@@ -119,6 +119,28 @@ def test_quoted_terms():
     assert all("、" not in t for t in terms)
 
 
+@pytest.mark.parametrize("title, district", [
+    ("青山区2022年各部门重点工作汇编", "青山区"),  # ends like 山区, but begins the title
+    ("2022年西山区政府工作报告", "西山区"),  # after a year
+    ("梧川市东城区2023年工作要点", "东城区"),  # after a city
+    ("西山区市场监督管理局2023年食品安全工作实施方案", "西山区"),
+    ("偏远山区教育发展报告", ""),
+    ("关于推进山区发展的意见", ""),
+    ("老城区有机更新方案", ""),
+    ("开发区2023年工作要点", ""),
+])
+def test_district_from_the_title(title, district):
+    from qa.ingest.corpus import find_district
+
+    assert find_district(title, title + "\n\n正文。") == district
+
+
+def test_a_speakers_title_is_no_district():
+    from qa.ingest.corpus import find_district
+
+    assert find_district("政府工作报告", "政府工作报告\n\n西山人民政府区长　林志诚\n各位代表：") == ""
+
+
 # ---------------------------------------------------------------- issue 17, item 7: the build summary
 
 

@@ -84,6 +84,18 @@ def test_paired_compare_detects_a_real_difference_and_not_a_null_one():
 # ---------------------------------------------------------------- the question-file format
 
 
+def test_any_type_label_loads_and_none_decides_answerability(tmp_path):
+    """``type`` is the evaluator's own label: a set with its own labels loads, and whether a question is
+    answerable comes from ``none`` (an evaluator's "synonym" question is answerable, their "trap" is not)."""
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"q": "垃圾分类", "type": "synonym", "dept": ["区城管局"]}\n'
+                    '{"q": "股票", "type": "trap", "none": true}\n'
+                    '{"q": "天气", "type": "none-absent-but-answerable?", "must": ["x"]}\n', encoding="utf-8")
+    gold = load_gold(path)
+    assert [(g.type, g.answerable) for g in gold] == [("synonym", True), ("trap", False),
+                                                      ("none-absent-but-answerable?", True)]
+
+
 @pytest.mark.parametrize("line, message", [
     ("{not json", "not valid JSON"),
     ('["q"]', "expected a JSON object"),
@@ -94,9 +106,9 @@ def test_paired_compare_detects_a_real_difference_and_not_a_null_one():
     ('{"q": "x", "multi": []}', "non-empty list"),
     ('{"q": "x", "none": "yes"}', '"none" must be true'),
     ('{"q": "x", "dept": ["a"], "must": ["b"], "extra": 1}', "unknown field"),
-    ('{"q": "x", "type": "riddle", "none": true}', "unknown type"),
-    ('{"q": "x", "type": "lexical", "none": true}', "does not match"),
-    ('{"q": "x", "type": "none-absent", "dept": ["a"]}', "does not match"),
+    ('{"q": "x", "type": "", "none": true}', "must be a label"),
+    ('{"q": "x", "type": "a\\u0007b", "none": true}', "must be a label"),
+    ('{"q": "x", "type": "' + "t" * 61 + '", "none": true}', "must be a label"),
     ('{"q": "x", "type": "multi-department", "dept": ["a"]}', "needs multi"),
     ('{"q": "x", "type": "follow-up", "dept": ["a"]}', 'needs "history"'),
     ('{"q": "x", "type": "lexical", "dept": ["a"], "history": "那呢"}', "non-empty list"),
@@ -234,3 +246,13 @@ def test_compare_command_needs_no_model(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("[]", encoding="utf-8")
     assert main(["eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "bad.json")]) == 2
     assert "not an eval.json report" in capsys.readouterr().err
+
+
+def test_rerank_depth_reorders_only_the_first_depth_candidates():
+    from qa.evaluation.rerank_depth import hit_at
+
+    row = {"relevant": [False, False, True], "fused": [0.9, 0.8, 0.1], "reader": [0.2, 0.1, 0.95]}
+    assert not hit_at(row, 1, 0.0, 1) and not hit_at(row, 2, 0.0, 1)  # the answer is 3rd: outside depth 1 and 2
+    assert hit_at(row, 3, 0.0, 1)  # read at depth 3, the reader puts it first
+    assert not hit_at(row, 3, 1.0, 1)  # with the fused score weighing as much, 0.2 + 0.9 beats 0.95 + 0.1
+    assert hit_at(row, 1, 0.0, 3)

@@ -180,8 +180,10 @@ def test_scores_do_not_drift_with_corpus_size(tmp_path, model_dir, cached_encode
     for n in (1, 20):
         corpus = tmp_path / f"corpus{n}"
         corpus.mkdir()
-        for i in range(n):
-            shutil.copy(source, corpus / (source.name if i == 0 else f"copy{i:02d}-{source.name}"))
+        text = source.read_text(encoding="utf-8")
+        for i in range(n):  # each copy's bytes differ (trailing newlines), or the build skips it as a duplicate
+            (corpus / (source.name if i == 0 else f"copy{i:02d}-{source.name}")).write_text(text + "\n" * i,
+                                                                                           encoding="utf-8")
         settings = build_library(corpus, tmp_path / f"index{n}", model_dir, cached_encoder)
         qa = ReportQA(settings, encoder="sentence-transformers")
         assert len(qa.reports) == n

@@ -46,11 +46,11 @@ CV_REPEATS = 5
 SEED = 0
 
 FEATURES = (
+    "reader_best",       # the reader's best probability that a passage answers the question (qa.reader)
     "dense_best",        # best cosine of any passage
     "dense_margin",      # best − 5th best cosine (how much one passage stands out)
     "dense_hit",         # best cosine among the passages the answer may cite (named department)
     "clause_best",       # best clause cosine inside the top passage
-    "keyword_share",     # top passage's BM25 / sum of each query word's best single-word BM25
     "cover_exact",       # share of topic words found verbatim in the corpus
     "cover_bigram",      # share of topic words' character pairs found in the corpus
     "cover_synonym",     # share found verbatim (1) or through a thesaurus synonym (SYNONYM_WEIGHT)
@@ -60,21 +60,23 @@ FEATURES = (
     "unknown_org",       # no department named, and an organisation-like word (…局/委/办公室) the corpus never
                          # mentions and no department's name abbreviates (交通局 for 区交通运输局 is known)
     "multi",             # asks across departments
-    "unknown_place",     # names a place (jieba tag ns) the corpus never mentions, that the scope check lets by
     "detail_unsupported",  # asks for a number (of a unit) / a time / a place: 1 − how close to the question (topic
                            # coverage or cosine) the best clause of the top passages that gives one is
     "statistic_gap",     # detail_unsupported · cover_top: the top passage covers the topic but gives no such detail
+    "cover_top",         # share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
+    "dept_topic_gap",    # named department, but its passages lack the topic words: named_dept·(1 − cover_top)
 )
-# Computed and dumped as well, but no longer model inputs: refitted across corpora, the model was better on dev
-# (out of fold) without them (`python -m qa.evaluation.abstain_eval ablate` adds them back):
-#   cover_top         share of the topic words found in the top passage (synonyms at SYNONYM_WEIGHT)
-#   dept_topic_gap    named department, but its passages lack the topic words: named_dept·(1 − cover_top)
+# Computed and dumped as well, but no longer model inputs: with the reader, refitted on the three dev sets, the
+# model was as good or better on dev (out of fold) without them (`python -m qa.evaluation.abstain_eval ablate`;
+# docs/answers.md):
+#   keyword_share     top passage's BM25 / sum of each query word's best single-word BM25
+#   unknown_place     names a place (jieba tag ns) the corpus never mentions, that the scope check lets by
 # (A district or city no report is about is no feature: such a question is refused before the model.)
 # The direction each feature may push p(answerable): more evidence never lowers it, more missing evidence never
 # raises it. Fitted with these signs as bounds, the model cannot learn an artefact of the dev questions (a
 # negative weight on BM25 share because coverage already carries it) that turns against new questions, other
 # corpora or another embedding model. Features not listed take either sign.
-RAISES = frozenset({"dense_best", "dense_margin", "dense_hit", "clause_best", "keyword_share", "cover_exact",
+RAISES = frozenset({"reader_best", "dense_best", "dense_margin", "dense_hit", "clause_best", "keyword_share", "cover_exact",
                     "cover_bigram", "cover_synonym", "cover_top"})
 LOWERS = frozenset({"no_terms", "dept_elsewhere", "unknown_org", "unknown_place", "detail_unsupported",
                     "statistic_gap", "dept_topic_gap"})
@@ -238,6 +240,7 @@ def question_features(query: Query, hits: list[Hit], index) -> dict[str, float]:
                     elsewhere = max(elsewhere, other - cover_top)
     unsupported = 1.0 - detail_support(query, hits, index, thesaurus, asked) if asked and hits else 0.0
     return {
+        "reader_best": max((h.reader for h in hits if h.reader is not None), default=0.0),
         "dense_best": dense_best,
         "dense_margin": dense_best - fifth,
         "dense_hit": float(dense_hit),

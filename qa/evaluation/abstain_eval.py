@@ -32,7 +32,7 @@ import numpy as np
 from qa.answer.abstain import (FEATURES, TARGET_PRECISION, abstention_scores, choose_cutoff, model_path, out_of_fold,
                                question_features, refused_before_model, shipped_policy, train)
 from qa.answer.smalltalk import small_talk_kind
-from qa.config import add_path_options, settings_from_args
+from qa.config import PROJECT_ROOT, add_path_options, settings_from_args
 from qa.pipeline import ReportQA, Turn
 
 BOOTSTRAP = 2000
@@ -65,9 +65,9 @@ def run_question(qa, row: dict, k: int = 5):
     """(query, hits) for one question file row, history resolved as the pipeline does."""
     history = [Turn(h) if isinstance(h, str) else Turn(str(h)) for h in row.get("history") or []]
     resolved = qa.resolve_followup(row["q"].strip(), history)
-    query = qa.retriever.analyze(resolved)
-    hits = qa.retriever.search(query, k)
-    return query, hits
+    retriever = qa.retriever
+    query = retriever.analyze(resolved)
+    return query, qa.ranked(retriever, query, k)
 
 
 def feature_rows(qa, rows: list[dict]) -> list[dict]:
@@ -219,17 +219,21 @@ def markdown(summary: dict) -> str:
 
 ABLATIONS = {
     "all features": (),
+    "− reader (today's policy, refitted)": ("reader_best",),
+    "reader alone": tuple(f for f in FEATURES if f != "reader_best"),
+    "reader + detail unsupported": tuple(f for f in FEATURES if f not in ("reader_best", "detail_unsupported",
+                                                                          "statistic_gap")),
     "− synonym coverage": ("cover_synonym",),
-    "+ passage coverage (cover_top, dept_topic_gap), left out of the model": ("+cover_top", "+dept_topic_gap"),
+    "− passage coverage (cover_top, dept_topic_gap)": ("cover_top", "dept_topic_gap"),
+    "+ keyword share, left out of the model": ("+keyword_share",),
+    "+ unknown place, left out of the model": ("+unknown_place",),
     "− unknown organisation": ("unknown_org",),
-    "− unknown place": ("unknown_place",),
     "− detail unsupported (number of a unit / time / place asked, no clause near the topic gives one)":
         ("detail_unsupported", "statistic_gap"),
     "− statistic gap (detail unsupported × top-passage coverage)": ("statistic_gap",),
     "− department elsewhere": ("dept_elsewhere",),
     "− department evidence": ("named_dept", "dept_topic_gap", "dept_elsewhere", "unknown_org"),
     "− dense (best, margin, hit, clause)": ("dense_best", "dense_margin", "dense_hit", "clause_best"),
-    "− keyword share": ("keyword_share",),
     "− corpus coverage (exact, bigram, synonym)": ("cover_exact", "cover_bigram", "cover_synonym"),
 }
 
@@ -250,6 +254,7 @@ def ablate(rows: list[dict]) -> list[dict]:
 # ---------------------------------------------------------------- question sets and their indexes
 
 SHIPPED, LIBRARY = "shipped", "library"
+EXTRA = "extra:"  # + the folder: questions judged against corpus/ plus that folder alone (--extra-library)
 
 
 @dataclass
@@ -257,7 +262,7 @@ class QuestionSet:
     """Question files judged against one index: the shipped report's (``corpus/``) or a library's
     (``corpus/`` plus the reports of ``--library`` folders, indexed into a temporary folder)."""
 
-    corpus: str  # SHIPPED or LIBRARY
+    corpus: str  # SHIPPED, LIBRARY or EXTRA + folder
     files: list[Path]
     qa: ReportQA
 
@@ -279,8 +284,12 @@ def question_sets(args, synonym_weight: float | None = None) -> Iterator[list[Qu
     corpus plus the ``--library`` folders (both built as ``qa eval --library`` builds it)."""
     questions = list(getattr(args, "questions", None) or [])
     library_questions = list(getattr(args, "library_questions", None) or [])
-    if not questions and not library_questions:
-        raise SystemExit("error: give --questions and/or --library-questions")
+    extra = [(Path(group[0]), [Path(f) for f in group[1:]]) for group in getattr(args, "extra_library", None) or []]
+    if not questions and not library_questions and not extra:
+        raise SystemExit("error: give --questions, --library-questions and/or --extra-library")
+    for folder, files in extra:
+        if not files:
+            raise SystemExit(f"error: --extra-library {folder}: give the folder, then its question files")
     if library_questions and not args.library:
         raise SystemExit("error: --library-questions needs --library DIR (the library's reports)")
     from qa.evaluation.evaluate import library_settings
@@ -300,7 +309,20 @@ def question_sets(args, synonym_weight: float | None = None) -> Iterator[list[Qu
             except ValueError as exc:
                 raise SystemExit(f"error: {exc}") from exc
             sets.append(QuestionSet(LIBRARY, library_questions, _load_qa(args, synonym_weight, settings)))
+        for number, (folder, files) in enumerate(extra):
+            work = Path(tmp) / f"extra-{number}"
+            work.mkdir()
+            try:
+                settings = library_settings(settings_from_args(args), [folder], work)
+            except ValueError as exc:
+                raise SystemExit(f"error: {exc}") from exc
+            sets.append(QuestionSet(EXTRA + _display(folder), files, _load_qa(args, synonym_weight, settings)))
         yield sets
+
+
+def _display(folder: Path) -> str:
+    path = Path(folder).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def source_record(sets: list[QuestionSet], library: list[Path]) -> dict:
@@ -312,6 +334,11 @@ def source_record(sets: list[QuestionSet], library: list[Path]) -> dict:
     if any(s.corpus == LIBRARY for s in sets):
         record["library"] = [{"file": f.name, "sha256": _sha256_file(f)}
                              for folder in library for f in sorted(corpus_files(Path(folder)))]
+    for qs in sets:
+        if qs.corpus.startswith(EXTRA):
+            folder = PROJECT_ROOT / qs.corpus.removeprefix(EXTRA)  # _display: relative to the project, or absolute
+            record.setdefault("extra_libraries", {})[qs.corpus.removeprefix(EXTRA)] = [
+                {"file": f.name, "sha256": _sha256_file(f)} for f in sorted(corpus_files(folder))]
     return record
 
 
@@ -355,6 +382,9 @@ def _add_question_arguments(p: argparse.ArgumentParser, required_help: str) -> N
                    help=f"{required_help} about the library, judged against an index of the corpus plus --library")
     p.add_argument("--library", type=Path, action="append", default=[], metavar="DIR",
                    help="a folder of more reports (repeatable), e.g. eval/library")
+    p.add_argument("--extra-library", nargs="+", action="append", default=[], metavar="DIR FILE",
+                   help=f"a folder of reports, then {required_help} judged against corpus/ plus that folder alone "
+                        "(repeatable), e.g. data/reader/reports/dev data/reader/eval/reader-dev.jsonl")
     add_path_options(p)
 
 

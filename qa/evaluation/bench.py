@@ -142,6 +142,50 @@ def bench_warm(settings: Settings, n: int, repeats: int = 3) -> dict:
             "ratio_p50": round(answer["p50_ms"] / encode["p50_ms"], 3)}
 
 
+_READER_WORKER = """
+import json, sys, tempfile, time
+import numpy as np
+from qa.config import Settings
+from qa.pipeline import ReportQA
+from qa.reader.rerank import RERANK_DEPTH, hit_passage
+questions = sys.stdin.read().splitlines()
+qa = ReportQA(rerank=False)
+batches = [[(q, hit_passage(h)) for h in qa.retriever.search(q, RERANK_DEPTH)] for q in questions]
+reader = qa.reader
+reader.score_pairs(batches[0])
+onnx, onnx_scores = [], []
+for pairs in batches:
+    t = time.perf_counter(); onnx_scores.append(reader.score_pairs(pairs)); onnx.append(time.perf_counter() - t)
+from qa.reader.export import merged_model
+from sentence_transformers import CrossEncoder
+settings = Settings.from_env()
+with tempfile.TemporaryDirectory() as tmp:
+    merged_model(settings.model_dir).save_pretrained(tmp)
+    from transformers import AutoTokenizer
+    AutoTokenizer.from_pretrained(str(settings.model_dir)).save_pretrained(tmp)
+    ce = CrossEncoder(tmp, device="cpu", max_length=reader.max_length, local_files_only=True)
+    ce.predict(batches[0], show_progress_bar=False)
+    st, st_scores = [], []
+    for pairs in batches:
+        t = time.perf_counter()
+        st_scores.append(np.asarray(ce.predict(pairs, batch_size=16, show_progress_bar=False, activation_fn=__import__("torch").nn.Sigmoid())))
+        st.append(time.perf_counter() - t)
+diff = float(max(np.abs(a - b).max() for a, b in zip(onnx_scores, st_scores)))
+print(json.dumps({"onnx": onnx, "cross_encoder": st, "max_difference": diff, "pairs_per_question": RERANK_DEPTH}))
+"""
+
+
+def bench_reader(settings: Settings, n: int) -> dict:
+    """The reader's ONNX int8 path vs sentence-transformers ``CrossEncoder.predict`` of the same merged model on the
+    same (question, passage) pairs: each question's ``RERANK_DEPTH`` candidates in one call."""
+    stdin = "\n".join(distinct_questions(n)) + "\n"
+    result = json.loads(run_with_peak(["-c", _READER_WORKER], environment(settings), stdin)[2])
+    onnx, st = _ms(result["onnx"]), _ms(result["cross_encoder"])
+    return {"onnx": onnx, "cross_encoder": st, "ratio_p50": round(onnx["p50_ms"] / st["p50_ms"], 3),
+            "max_probability_difference": round(result["max_difference"], 4),
+            "pairs_per_question": result["pairs_per_question"]}
+
+
 def same_answers(settings: Settings) -> dict:
     """Top-5 of the ONNX path vs the sentence-transformers path on the gold set."""
     from qa.pipeline import ReportQA
@@ -504,13 +548,14 @@ def _timed_build(settings: Settings) -> dict:
 
 
 def _bench_cache(settings: Settings, root: Path) -> Path:
-    """A cache folder whose vector cache starts empty and whose ONNX exports are ``settings.cache_dir``'s
-    (exporting is a once-per-model step, timed on its own by ``bench_first_build``)."""
-    shared = Path(settings.cache_dir) / "onnx"
-    shared.mkdir(parents=True, exist_ok=True)
+    """A cache folder whose vector cache starts empty and whose ONNX exports (the encoder's and the reader's)
+    are ``settings.cache_dir``'s (exporting is a once-per-model step, timed on its own by ``bench_first_build``)."""
     cache = root / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / "onnx").symlink_to(shared.resolve(), target_is_directory=True)
+    for name in ("onnx", "reader"):
+        shared = Path(settings.cache_dir) / name
+        shared.mkdir(parents=True, exist_ok=True)
+        (cache / name).symlink_to(shared.resolve(), target_is_directory=True)
     return cache
 
 
@@ -656,10 +701,10 @@ def markdown(report: dict) -> str:
     lines = [f"# Performance benchmark\n\nRun {report['run_at']} on {report['machine']} "
              f"(`python -m qa bench`). Medians of repeated runs; ratios measured in this run.\n",
              "| measure | value | target |", "|---|---|---|",
-             f"| warm answer, in-process (p50 / p95) | {w['answer']['p50_ms']} / {w['answer']['p95_ms']} ms | |",
+             f"| warm answer, in-process (p50 / p95) | {w['answer']['p50_ms']} / {w['answer']['p95_ms']} ms | ≤ 60 / 120 ms |",
              f"| raw sentence-transformers encode of the same questions (p50 / p95) | {w['st_encode']['p50_ms']} / {w['st_encode']['p95_ms']} ms | the floor |",
              f"| ONNX encode of the same questions (p50) | {w['onnx_encode']['p50_ms']} ms | |",
-             f"| answer / encode (p50) | {w['ratio_p50']} | |",
+             f"| answer / encode (p50) | {w['ratio_p50']} | ≤ 12 |",
              f"| `ask --json -` per question ({s['questions']} questions) | {s['per_question_ms']} ms | |",
              f"| stream / encode | {report['stream_ratio']} | ≤ 0.6 |",
              f"| cold `python -m qa ask` | {c['ask_s']} s | |",
@@ -667,6 +712,14 @@ def markdown(report: dict) -> str:
              f"| cold ask / import | {c['ratio']} | ≤ 0.3 |",
              f"| `python app.py` to ready | {a['ready_s']} s | ≤ 10 s |",
              f"| ONNX top-5 = sentence-transformers top-5 | {report['same_answers']['identical_top5']}/{report['same_answers']['questions']} | all |"]
+    if report.get("reader"):
+        r = report["reader"]
+        lines += [f"| reader, {r['pairs_per_question']} pairs per question, ONNX int8 (p50 / p95) | "
+                  f"{r['onnx']['p50_ms']} / {r['onnx']['p95_ms']} ms | |",
+                  f"| the same pairs, sentence-transformers `CrossEncoder.predict` (p50 / p95) | "
+                  f"{r['cross_encoder']['p50_ms']} / {r['cross_encoder']['p95_ms']} ms | |",
+                  f"| reader ONNX / CrossEncoder (p50); largest probability difference | {r['ratio_p50']}; "
+                  f"{r['max_probability_difference']} | |"]
     if report.get("http"):
         h = report["http"]
         lines.append(f"| HTTP /api/ask, {h['clients']} clients, {h['seconds']} s | {h['throughput_rps']} req/s, "
@@ -724,6 +777,7 @@ def run_bench(settings: Settings, out_dir: Path, questions: int, stream_question
     report["cold"] = step("cold one-shot ask", bench_cold, settings, cold_runs)
     report["app_start"] = step("app start-up", bench_app_start, settings, 3)
     report["same_answers"] = step("ONNX vs sentence-transformers top-5", same_answers, settings)
+    report["reader"] = step("reader: ONNX vs CrossEncoder.predict", bench_reader, settings, min(questions, 100))
     report["scale"] = step("build and scale", bench_build, settings, factors, 100)
     report["http"] = step("HTTP load", bench_http, settings, clients, http_seconds) if clients else None
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,11 @@ DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"  # the first gold 
 DEV_QUESTIONS = PROJECT_ROOT / "eval" / "dev.jsonl"  # tune on this (eval/split.py)
 TEST_QUESTIONS = PROJECT_ROOT / "eval" / "test.jsonl"  # report this; tests/test_quality.py gates on it
 DEFAULT_OUT = PROJECT_ROOT / "eval" / "results"
-RETRIEVERS = ("keyword", "dense", "hybrid", "baseline")
+# "hybrid" is the product (the retriever's candidates reordered by the reader); "hybrid-before-reader" the same
+# pipeline with the retriever's order kept (the same answer-or-abstain decisions): ranking before and after.
+# keyword and dense are the retriever's halves alone, in their own order.
+RETRIEVERS = ("keyword", "dense", "hybrid", "hybrid-before-reader", "baseline")
+BEFORE_READER = "-before-reader"
 
 
 # ---------------------------------------------------------------- metric definitions over question rows
@@ -289,11 +293,13 @@ def make_system(name: str, settings) -> System:
         from qa.evaluation.baseline import BaselineSystem
 
         return BaselineSystem(settings)
-    if name not in ("keyword", "dense", "hybrid"):
+    if name not in RETRIEVERS:
         raise ValueError(f"unknown retriever {name!r}; choose from {', '.join(RETRIEVERS)}")
     from qa.evaluation.systems import PipelineSystem
+    from qa.pipeline import ReportQA
 
-    return PipelineSystem(name, settings)
+    mode = name.removesuffix(BEFORE_READER)
+    return PipelineSystem(name, settings, qa=ReportQA(settings, mode=mode, rerank=name == "hybrid"))
 
 
 def _display_path(path: Path) -> str:

@@ -52,7 +52,7 @@ class PipelineSystem(System):
         if answer.abstained:
             asked = self.qa.resolve_followup(question, turns) if turns else question
             cites = [Cited(h.chunk.id, h.chunk.source, h.chunk.dept or h.chunk.title, h.chunk.text)
-                     for h in self.qa.retriever.search(asked, depth)]
+                     for h in self.qa.search(asked, depth)]
         else:
             cites = [Cited(c.id, c.source, c.dept or c.report, c.text) for c in answer.citations]
         return Ranked(cites, answer.abstained, seconds)

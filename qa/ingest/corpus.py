@@ -29,6 +29,10 @@ _QUOTED = re.compile(r"[“\"《「]([^”\"》」]{2,10})[”\"》」]")
 # 临江区 / 拱墅区 / 某某县: two characters and 区/县; the character before 区 must not make a common word.
 _DISTRICT = re.compile(r"([\u4e00-\u9fff]{2})([区县])")
 _NOT_DISTRICT = set("全城园社小景街辖新范板行心能发验片老山郊市本我该各两一管校厂库林矿灾选禁专分商住护名域岸跨地业级宅活贸")
+# Characters of _NOT_DISTRICT that end many real districts' names (中山区, 东城区, 江岸区, 青山区).
+_NAMES_END = set("山城岸林")
+# What may stand before a district's name at the start of a title: nothing, a year, a city.
+_TITLE_LEAD = re.compile(r"(?:(?:19|20)\d\d年(?:度)?)?(?:[\u4e00-\u9fff]{2,3}[市州盟])?")
 _YEAR = re.compile(r"((?:19|20)\d\d)\s*年")
 _STEM_YEAR = re.compile(r"(?:^|[-_.])((?:19|20)\d\d)(?=$|[-_.])")
 
@@ -115,14 +119,20 @@ def is_district_name(word: str) -> bool:
 
 
 def find_district(title: str, text: str) -> str:
-    """The district a report is about: from its title or first lines (临江区2024年政府工作报告 -> 临江区)."""
+    """The district a report is about: from its title or first lines (临江区2024年政府工作报告 -> 临江区).
+
+    A name ending like a common word (山区, 城区: ``_NAMES_END``) is still the district where a title begins
+    with it or names it right after a year or a city (青山区2022年…, 2022年西山区政府工作报告, 梧川市东城区…): a
+    title does not begin with 偏远山区. The other look-alikes (开发区, 老城区, 示范区) never are."""
     lines = [line.strip().lstrip("#").strip() for line in text.splitlines()[:12] if line.strip()][:6]
+    titles = {title.strip(), lines[0] if lines else ""}
     for line in [title] + [line for line in lines if len(line) <= 40]:
         for m in _DISTRICT.finditer(line):
             name = m.group(1)
-            if name[-1] in _NOT_DISTRICT or name[0] in _NOT_DISTRICT:
+            if line[m.end():m.end() + 1] in ("委", "长") and m.start() > 0:  # 贯彻落实区委, 人民政府区长
                 continue
-            if m.start() > 0 and line[m.end():m.end() + 1] == "委":  # 贯彻落实区委: not a district
+            leads = line in titles and _TITLE_LEAD.fullmatch(line[:m.start()]) and name[-1] in _NAMES_END
+            if name[0] in _NOT_DISTRICT or (name[-1] in _NOT_DISTRICT and not leads):
                 continue
             return m.group(0)
     return ""

@@ -73,6 +73,37 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def cpu_session(path: Path, threads: int | None = None):
+    """An onnxruntime CPU session as the query path runs them (the encoder's and the reader's)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One intra-op pool sized for the machine, no inter-op pool, and no spinning: the API runs
+    # several questions at once from its thread pool, and spinning workers would steal the cores.
+    options.intra_op_num_threads = threads or ONNX_THREADS.read()  # REPORT_QA_ONNX_THREADS
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def padded_inputs(encodings: Sequence, input_names: Sequence[str]) -> dict[str, np.ndarray]:
+    """``tokenizers`` encodings -> the model's inputs, padded to the longest (ids, mask, token types)."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for row, enc in enumerate(encodings):
+        n = len(enc.ids)
+        ids[row, :n] = enc.ids
+        mask[row, :n] = enc.attention_mask
+        types[row, :n] = enc.type_ids
+    arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    return {name: arrays[name] for name in input_names}
+
+
 class OnnxEncoder:
     """onnxruntime + tokenizers over a folder written by ``export_onnx``."""
 
@@ -89,34 +120,13 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(encoder_dir / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # One intra-op pool sized for the machine, no inter-op pool, and no spinning: the API runs
-        # several questions at once from its thread pool, and spinning workers would steal the cores.
-        options.intra_op_num_threads = threads or ONNX_THREADS.read()  # REPORT_QA_ONNX_THREADS
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(encoder_dir / config.get("onnx_file", ONNX_FILE)), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(encoder_dir / config.get("onnx_file", ONNX_FILE), threads)
 
     def _feed(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self._feed_encodings(self.tokenizer.encode_batch(list(texts)))
 
     def _feed_encodings(self, encodings: Sequence) -> dict[str, np.ndarray]:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        types = np.zeros_like(ids)
-        for row, enc in enumerate(encodings):
-            n = len(enc.ids)
-            ids[row, :n] = enc.ids
-            mask[row, :n] = enc.attention_mask
-            types[row, :n] = enc.type_ids
-        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        return {name: arrays[name] for name in self.input_names}
+        return padded_inputs(encodings, self.input_names)
 
     def run(self, encodings: Sequence) -> np.ndarray:
         """Vectors of one batch of ``tokenizers`` encodings (padded to the longest)."""

@@ -76,6 +76,7 @@ class Hit:
     dense: float  # cosine similarity to the question
     keyword: float  # BM25 score
     index: int = -1  # position of the chunk in the index
+    reader: float | None = None  # the reader's probability that the passage answers (qa.reader), once scored
 
 
 @lru_cache(maxsize=8)
@@ -124,10 +125,22 @@ def is_hard_alias(alias: str, dept: str) -> bool:
 
 
 def named_reports(text: str, reports) -> tuple[list[str], list[str]]:
-    """(filter, prefer): report ids a question names by district (临江区) or title, which restrict it,
-    and by short district name (临江) or year (2024年), which only prefer."""
+    """(filter, prefer): report ids a question names, which restrict it, and ids it only prefers.
+
+    A district restricts by its full name (临江区) or, when no other district of the library shares it, by its
+    short name (临江, 拱墅): a question that names one district is that district's question. A title restricts
+    too. A year only prefers (a district's reports of that year first), as does a short name that several
+    districts share."""
     hard = [r.id for r in reports if (r.district and r.district in text) or (len(r.title) >= 6 and r.title in text)]
-    soft = [r.id for r in reports if r.district and len(r.district) >= 3 and r.district[:-1] in text]
+    shorts: dict[str, set[str]] = {}
+    for r in reports:
+        if r.district and len(r.district) >= 3:
+            shorts.setdefault(r.district[:-1], set()).add(r.district)
+    named_short = {s for s in shorts if s in text}
+    unambiguous = {next(iter(shorts[s])) for s in named_short if len(shorts[s]) == 1}
+    hard += [r.id for r in reports if r.district in unambiguous and r.id not in hard]
+    soft = [r.id for r in reports if r.district and len(r.district) >= 3 and r.district[:-1] in named_short
+            and r.id not in hard]
     years = [r.id for r in reports if r.year and re.search(rf"{r.year}(?!\d)", text)]
     if hard:
         return hard, [r for r in hard if r in years] if len(hard) > 1 else []
