@@ -13,7 +13,7 @@ import threading
 import time
 import unicodedata
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.answer.abstain import model_fingerprint
@@ -403,29 +403,28 @@ class ReportQA:
             return self.ranked(retriever, retriever.analyze(question), k, self.check_dept(dept),
                                self.check_report(report))
 
-    def _answer_elsewhere(self, retriever: Retriever, resolved: str, query, k: int, dept: str | None) -> Answer | None:
+    def _answer_elsewhere(self, retriever: Retriever, query, k: int, dept: str | None) -> Answer | None:
         """The report the question names does not answer: when another report of the library does, say so and
         answer from it ("临江区的报告没有提到…；拱墅区的报告中有：…") rather than refuse or pretend."""
         index = retriever.index
         named = list(query.reports)
-        wider = retriever.analyze(resolved)
-        wider.reports, wider.prefer_reports = [], []
+        wider = replace(query, reports=[], prefer_reports=[])  # the same question, over the whole library
         hits = [h for h in self.ranked(retriever, wider, max(k, RERANK_DEPTH), dept) if h.chunk.report not in named]
         if not hits:
             return None
         found = build_answer(wider, hits[:k], index)
         if found.abstained:
             return None
-        def label(report_id: str, by_title: bool) -> str:
-            info = index.report_by_id.get(report_id)
-            if info is None:
-                return report_id
-            return info.title if by_title or not info.district else info.district
-        other_ids = [c.report_id for c in found.citations[:1]]
-        districts = {getattr(index.report_by_id.get(r), "district", "") for r in named}
-        by_title = any(getattr(index.report_by_id.get(r), "district", "") in districts for r in other_ids)
-        asked = "、".join(dict.fromkeys(label(r, by_title) for r in named))  # 临江区 vs 临江区: the titles
-        other = "、".join(dict.fromkeys(label(r, by_title) for r in other_ids))
+        info = index.report_by_id
+        others = [c.report_id for c in found.citations[:1]]
+        # by district (临江区, 拱墅区); by title when the other report is of a district asked about (or has none)
+        by_title = any(info[r].district in {info[n].district for n in named} for r in others)
+
+        def label(ids: list[str]) -> str:
+            return "、".join(dict.fromkeys(info[r].title if by_title or not info[r].district else info[r].district
+                                           for r in ids))
+
+        asked, other = label(named), label(others)
         found.answer = f"{asked}的报告没有提到这一问题；{other}的报告中有：\n{found.answer}"
         found.notices = [f"所问的{asked}报告中没有找到答案，以下内容来自{other}的报告 / "
                          f"the report asked about does not answer this; the passages below are from another report"]
@@ -451,7 +450,7 @@ class ReportQA:
             answer = build_answer(query, hits, retriever.index)
             if answer.abstained and query.reports and not report and not query.foreign:
                 # the question names a report (a report chosen in the UI is a filter the user set: it stays)
-                answer = self._answer_elsewhere(retriever, resolved, query, k, dept) or answer
+                answer = self._answer_elsewhere(retriever, query, k, dept) or answer
             answer.question = asked
             if resolved != asked:
                 answer.understood_as = resolved

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -40,35 +39,24 @@ def train_reports(data_dir: Path = DATA_DIR) -> set[str]:
     return {stem for stem, name in split_of(data_dir).items() if name == "train"}
 
 
-def _library(settings: Settings, reports_dir: Path, work: Path):
-    from qa.pipeline import ReportQA, answer_models
-    from qa.search.index import build_index
-
-    corpus = work / "corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    for path in sorted(reports_dir.iterdir()):
-        if path.is_file():
-            shutil.copy(path, corpus / path.name)
-    local = Settings(corpus_dir=corpus, index_dir=work / "index", model_dir=settings.model_dir,
-                     cache_dir=settings.cache_dir)
-    build_index(local, answer_models(), progress=False)
-    return ReportQA(local, hot_reload=False)
-
-
 def candidates(stems: list[str], out: Path, data_dir: Path = DATA_DIR, settings: Settings | None = None) -> None:
-    from qa.pipeline import Turn
+    from dataclasses import replace
+
+    from qa.evaluation.evaluate import library_settings
+    from qa.pipeline import ReportQA, Turn, validate_question
 
     settings = settings or Settings.from_env()
     with tempfile.TemporaryDirectory() as tmp:
         # the train reports only: no passage of a dev or test report is ever a training pair
-        qa = _library(settings, data_dir / "reports" / "train", Path(tmp))
+        train = replace(settings, corpus_dir=data_dir / "reports" / "train")
+        qa = ReportQA(library_settings(train, [], Path(tmp)), hot_reload=False)
         index = qa.index
         titles = {r.id: r.title for r in index.reports}
         for stem in stems:
             shown, sidecar = [], []
             for row in _read_jsonl(data_dir / "questions" / f"{stem}.jsonl"):
                 history = [Turn(q) for q in row.get("history", [])]
-                understood = qa.resolve_followup(qa_text(row["q"]), history)
+                understood = qa.resolve_followup(validate_question(row["q"]), history)
                 retriever = qa.retriever  # the retriever alone: candidates as the reader will receive them
                 hits = retriever.search(retriever.analyze(understood), DEPTH)
                 cands = [{"cid": f"c{n}", "report": titles.get(h.chunk.report, h.chunk.title),
@@ -87,12 +75,6 @@ def candidates(stems: list[str], out: Path, data_dir: Path = DATA_DIR, settings:
             _write_jsonl(out / f"{stem}.jsonl", shown)
             _write_jsonl(out / f"{stem}.sidecar.jsonl", sidecar)
             print(f"{stem}: {len(shown)} questions", file=sys.stderr)
-
-
-def qa_text(question: str) -> str:
-    from qa.pipeline import validate_question
-
-    return validate_question(question)
 
 
 def writer_grades(question: dict, candidate: dict, stem: str) -> int:
